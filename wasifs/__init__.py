@@ -1,0 +1,1 @@
+"""wasifs: a WASI preview1 host in Python with swappable virtual filesystems."""

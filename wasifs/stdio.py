@@ -1,0 +1,325 @@
+"""Standard streams for guests: byte sources (stdin) and sinks (stdout, stderr).
+
+Synchronous only. A source hands out bytes; a sink takes bytes. The core asks a source for at
+most ``n`` bytes at a time and gives a sink bytes it owns (a copy of guest memory).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, Protocol, runtime_checkable
+
+__all__ = (
+    "Source",
+    "Sink",
+    "BytesSource",
+    "FileSource",
+    "IterSource",
+    "InheritSource",
+    "CaptureSink",
+    "FileSink",
+    "CallbackSink",
+    "LineCallbackSink",
+    "InheritSink",
+    "NullSink",
+    "as_source",
+    "as_sink",
+)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where a guest's stdin comes from."""
+
+    def read(self, n: int) -> bytes:
+        """Up to ``n`` bytes; ``b""`` at end of input. May block."""
+
+    def ready(self) -> bool:
+        """Whether :meth:`read` would return without blocking (data or end of input)."""
+
+    def isatty(self) -> bool: ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where a guest's stdout or stderr goes."""
+
+    def write(self, data: bytes) -> int:
+        """Take ``data`` (the sink may keep it); returns how many bytes were taken."""
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
+
+
+class BytesSource:
+    """Stdin from a fixed byte string."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"stdin bytes must be bytes-like, not {type(data).__name__}")
+        self._data = bytes(data)
+        self._pos = 0
+
+    def read(self, n: int) -> bytes:
+        chunk = self._data[self._pos : self._pos + n]
+        self._pos += len(chunk)
+        return chunk
+
+    def ready(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+
+class FileSource:
+    """Stdin from a binary file object (anything with ``read(n)``)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        if not hasattr(file, "read"):
+            raise TypeError(f"stdin file must have a read() method: {file!r}")
+        self._file = file
+
+    def read(self, n: int) -> bytes:
+        reader = getattr(self._file, "read1", None) or self._file.read
+        data = reader(n)
+        if isinstance(data, str):
+            raise TypeError("stdin file must be opened in binary mode")
+        return bytes(data or b"")
+
+    def ready(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._file.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+
+class IterSource:
+    """Stdin from an iterable of byte chunks (produced lazily)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._it: Iterator[bytes] = iter(chunks)
+        self._buf = b""
+        self._eof = False
+
+    def read(self, n: int) -> bytes:
+        while not self._buf and not self._eof:
+            try:
+                chunk = next(self._it)
+            except StopIteration:
+                self._eof = True
+                break
+            if not isinstance(chunk, (bytes, bytearray, memoryview)):
+                raise TypeError(f"stdin chunks must be bytes, got {type(chunk).__name__}")
+            self._buf = bytes(chunk)
+        out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def ready(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+
+class InheritSource:
+    """The host process's own stdin (file descriptor 0)."""
+
+    def __init__(self, fd: int = 0) -> None:
+        self._fd = fd
+
+    def read(self, n: int) -> bytes:
+        return os.read(self._fd, n)
+
+    def ready(self) -> bool:
+        import select
+
+        try:
+            r, _, _ = select.select([self._fd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
+
+    def isatty(self) -> bool:
+        return os.isatty(self._fd)
+
+
+class CaptureSink:
+    """Collects everything written; :meth:`getvalue` returns it."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+
+    def write(self, data: bytes) -> int:
+        if self._limit is not None and len(self._buf) + len(data) > self._limit:
+            raise OSError(errno.EFBIG, "captured output exceeds its limit")
+        self._buf += data
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def getvalue(self) -> bytes:
+        return bytes(self._buf)
+
+
+class FileSink:
+    """Writes to a binary file object."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        if not hasattr(file, "write"):
+            raise TypeError(f"output file must have a write() method: {file!r}")
+        self._file = file
+
+    def write(self, data: bytes) -> int:
+        if isinstance(self._file, io.TextIOBase):
+            raise TypeError("output file must be opened in binary mode")
+        n = self._file.write(data)
+        return len(data) if n is None else int(n)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._file.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+
+class CallbackSink:
+    """Calls ``callback(data)`` for every write."""
+
+    def __init__(self, callback: Callable[[bytes], object]) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._cb = callback
+
+    def write(self, data: bytes) -> int:
+        self._cb(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class LineCallbackSink:
+    """Calls ``callback(line)`` once per complete line (without the newline);
+    the unterminated rest is delivered at :meth:`flush` (the end of the run)."""
+
+    def __init__(self, callback: Callable[[bytes], object]) -> None:
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        self._cb = callback
+        self._pending = b""
+
+    def write(self, data: bytes) -> int:
+        buf = self._pending + data
+        *lines, self._pending = buf.split(b"\n")
+        for line in lines:
+            self._cb(line)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            rest, self._pending = self._pending, b""
+            self._cb(rest)
+
+    def isatty(self) -> bool:
+        return False
+
+
+class InheritSink:
+    """The host process's own stdout or stderr."""
+
+    def __init__(self, stream: BinaryIO | None = None, *, fd: int = 1) -> None:
+        self._stream = stream
+        self._fd = fd
+
+    def _target(self) -> BinaryIO:
+        if self._stream is not None:
+            return self._stream
+        return (sys.stdout if self._fd == 1 else sys.stderr).buffer
+
+    def write(self, data: bytes) -> int:
+        target = self._target()
+        target.write(data)
+        target.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._target().isatty()
+        except (AttributeError, ValueError, OSError):
+            return False
+
+
+class NullSink:
+    """Discards everything."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def as_source(spec: object) -> Source:
+    """A :class:`Source` from ``None`` (empty), bytes, a binary file, an iterable of bytes,
+    the string ``"inherit"``, or a ready :class:`Source`."""
+    if spec is None:
+        return BytesSource(b"")
+    if isinstance(spec, (bytes, bytearray, memoryview)):
+        return BytesSource(bytes(spec))
+    if isinstance(spec, str):
+        if spec == "inherit":
+            return InheritSource()
+        raise ValueError(f"stdin: a string must be 'inherit' (pass text as bytes): {spec!r}")
+    if isinstance(spec, Source) and hasattr(spec, "ready"):
+        return spec
+    if hasattr(spec, "read"):
+        return FileSource(spec)  # type: ignore[arg-type]
+    if isinstance(spec, Iterable):
+        return IterSource(spec)  # type: ignore[arg-type]
+    raise TypeError(f"stdin: cannot read from {type(spec).__name__}")
+
+
+def as_sink(spec: object, *, fd: int) -> Sink:
+    """A :class:`Sink` from ``"capture"`` (the default), ``"inherit"``, ``None``/``"null"``
+    (discard), a binary file object, a callable (called per write), or a ready :class:`Sink`."""
+    if spec == "capture":
+        return CaptureSink()
+    if spec == "inherit":
+        return InheritSink(fd=fd)
+    if spec is None or spec == "null":
+        return NullSink()
+    if isinstance(spec, str):
+        raise ValueError(f"output: expected 'capture', 'inherit' or 'null', got {spec!r}")
+    if isinstance(spec, Sink) and hasattr(spec, "flush"):
+        return spec
+    if hasattr(spec, "write"):
+        return FileSink(spec)  # type: ignore[arg-type]
+    if callable(spec):
+        return CallbackSink(spec)
+    raise TypeError(f"output: cannot write to {type(spec).__name__}")

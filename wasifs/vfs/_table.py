@@ -1,0 +1,195 @@
+"""Open-file descriptions and the descriptor table."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+from ..abi import Errno
+from ..backends._protocol import Backend
+from ..errors import WasiError
+from ..stdio import Sink, Source
+
+__all__ = ("DirRef", "OpenDir", "OpenFile", "StdioFile", "Desc", "FdTable", "Preopen")
+
+
+class Preopen:
+    """A directory the guest sees from the start: ``guest_path`` on ``backend``'s root."""
+
+    __slots__ = ("guest_path", "backend", "readonly")
+
+    def __init__(self, guest_path: str, backend: Backend, readonly: bool = False) -> None:
+        self.guest_path = guest_path
+        self.backend = backend
+        self.readonly = readonly or bool(getattr(backend, "readonly", False))
+
+    def __repr__(self) -> str:
+        return f"Preopen({self.guest_path!r}, {self.backend!r}, readonly={self.readonly})"
+
+
+class DirRef:
+    """A backend directory handle shared by descriptors (``path_open(".")`` re-opens the same
+    directory without asking the backend for a new handle); closed when the last one goes."""
+
+    __slots__ = ("backend", "handle", "count")
+
+    def __init__(self, backend: Backend, handle: Any) -> None:
+        self.backend = backend
+        self.handle = handle
+        self.count = 1
+
+    def release(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self.backend.close(self.handle)
+
+
+class OpenFile:
+    """An open regular file: the descriptor owns its offset (never the backend)."""
+
+    __slots__ = (
+        "backend", "handle", "offset", "fdflags", "rights_base", "rights_inheriting",
+        "readonly", "pread", "pwrite",
+    )
+
+    def __init__(
+        self, backend: Backend, handle: Any, *, fdflags: int, rights_base: int,
+        rights_inheriting: int, readonly: bool,
+    ) -> None:
+        self.backend = backend
+        self.handle = handle
+        self.offset = 0
+        self.fdflags = fdflags
+        self.rights_base = rights_base
+        self.rights_inheriting = rights_inheriting
+        self.readonly = readonly
+        # Bound once: the hot path calls these without attribute lookups on the backend.
+        self.pread = backend.pread
+        self.pwrite = backend.pwrite
+
+    def close(self) -> None:
+        self.backend.close(self.handle)
+
+
+class OpenDir:
+    """An open directory (a preopen or one opened by ``path_open``)."""
+
+    __slots__ = (
+        "ref", "backend", "fdflags", "rights_base", "rights_inheriting", "readonly",
+        "preopen", "entries",
+    )
+
+    def __init__(
+        self, ref: DirRef, *, rights_base: int, rights_inheriting: int, readonly: bool,
+        preopen: str | None = None,
+    ) -> None:
+        self.ref = ref
+        self.backend = ref.backend
+        self.fdflags = 0
+        self.rights_base = rights_base
+        self.rights_inheriting = rights_inheriting
+        self.readonly = readonly
+        self.preopen = preopen
+        #: snapshot of the listing taken at cookie 0; later cookies index into it
+        self.entries: list[tuple[bytes, int, int]] | None = None
+
+    @property
+    def handle(self) -> Any:
+        return self.ref.handle
+
+    def close(self) -> None:
+        self.ref.release()
+
+
+class StdioFile:
+    """One of the standard streams."""
+
+    __slots__ = ("source", "sink", "fdflags", "rights_base", "rights_inheriting", "filetype")
+
+    def __init__(self, *, source: Source | None = None, sink: Sink | None = None,
+                 rights: int, filetype: int) -> None:
+        self.source = source
+        self.sink = sink
+        self.fdflags = 0
+        self.rights_base = rights
+        self.rights_inheriting = rights
+        self.filetype = filetype
+
+    def close(self) -> None:
+        if self.sink is not None:
+            try:
+                self.sink.flush()
+            except Exception:  # noqa: BLE001 - a sink's flush failing must not break close
+                pass
+
+
+Desc = OpenFile | OpenDir | StdioFile
+
+
+class FdTable:
+    """Descriptors by number: a list indexed by fd (the hot path is ``table.fds[fd]``),
+    the lowest free number reused first, at most ``limit`` open at once (then EMFILE)."""
+
+    __slots__ = ("fds", "_free", "limit", "count")
+
+    def __init__(self, limit: int = 4096) -> None:
+        if limit < 3:
+            raise ValueError(f"fd limit must be at least 3, got {limit}")
+        self.fds: list[Desc | None] = []
+        self._free: list[int] = []
+        self.limit = limit
+        self.count = 0
+
+    def get(self, fd: int) -> Desc:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            raise WasiError(Errno.BADF) from None
+        if d is None:
+            raise WasiError(Errno.BADF)
+        return d
+
+    def add(self, desc: Desc) -> int:
+        if self.count >= self.limit:
+            raise WasiError(Errno.MFILE)
+        self.count += 1
+        if self._free:
+            fd = heapq.heappop(self._free)
+            self.fds[fd] = desc
+            return fd
+        self.fds.append(desc)
+        return len(self.fds) - 1
+
+    def renumber(self, fd: int, to: int) -> None:
+        """Move ``fd`` to ``to``, closing what ``to`` held (both must be open)."""
+        self.get(to)
+        if fd == to:
+            self.get(fd)
+            return
+        d = self.remove(fd)
+        old = self.fds[to]
+        self.fds[to] = d
+        if old is not None:
+            old.close()
+
+    def remove(self, fd: int) -> Desc:
+        d = self.get(fd)
+        self.fds[fd] = None
+        self.count -= 1
+        if fd == len(self.fds) - 1:
+            self.fds.pop()
+            # trim trailing holes so that the list stays short
+            while self.fds and self.fds[-1] is None:
+                last = len(self.fds) - 1
+                self.fds.pop()
+                try:
+                    self._free.remove(last)
+                except ValueError:
+                    pass
+            heapq.heapify(self._free)
+        else:
+            heapq.heappush(self._free, fd)
+        return d
+
+    def items(self) -> list[tuple[int, Desc]]:
+        return [(fd, d) for fd, d in enumerate(self.fds) if d is not None]

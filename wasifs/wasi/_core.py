@@ -1,0 +1,1136 @@
+"""The sans-I/O WASI preview1 core: one method per ``wasi_snapshot_preview1`` function.
+
+Ints in, errno out. Guest memory is ``self.mem``, a writable memoryview that the engine binding
+(or a test, with a ``bytearray``) assigns. Nothing here imports an engine.
+
+Conventions: every ``*_ptr``/``*_len`` parameter is an unsigned 32-bit int and every 64-bit
+parameter an unsigned 64-bit int (the binding masks them); a method returns ``0`` or an errno,
+or raises ``WasiError``; ``proc_exit`` raises ``ProcExit``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+import struct
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..abi import (
+    DIRENT_STRUCT,
+    EVENT_STRUCT,
+    FDSTAT_STRUCT,
+    FILESTAT_STRUCT,
+    IOVEC_STRUCT,
+    PRESTAT_STRUCT,
+    RIGHTS_DIR_BASE,
+    RIGHTS_FILE,
+    SUBSCRIPTION_CLOCK_STRUCT,
+    SUBSCRIPTION_STRUCT,
+    U32_STRUCT,
+    U64_STRUCT,
+    Clockid,
+    Errno,
+    Eventrwflags,
+    Eventtype,
+    Fdflags,
+    Filetype,
+    Fstflags,
+    Lookupflags,
+    Oflags,
+    Rights,
+    Whence,
+)
+from ..backends._protocol import Backend, Stat
+from ..errors import ProcExit, WasiError, errno_from_exception
+from ..stdio import BytesSource, CaptureSink, Sink, Source
+from ..vfs._resolve import Resolved, close_all, resolve
+from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile
+
+__all__ = ("WasiCore", "PREOPEN_RIGHTS_BASE", "PREOPEN_RIGHTS_INHERITING")
+
+_SUCCESS = 0
+_BADF = int(Errno.BADF)
+_FAULT = int(Errno.FAULT)
+_INVAL = int(Errno.INVAL)
+_NOTCAPABLE = int(Errno.NOTCAPABLE)
+_SPIPE = int(Errno.SPIPE)
+_U32 = 0xFFFFFFFF
+_I64_MAX = (1 << 63) - 1
+_U64 = (1 << 64) - 1
+_IOV_MAX = 1024
+
+_FD_READ = int(Rights.FD_READ)
+_FD_WRITE = int(Rights.FD_WRITE)
+_FD_SEEK = int(Rights.FD_SEEK)
+_FD_TELL = int(Rights.FD_TELL)
+_APPEND = int(Fdflags.APPEND)
+
+_iov_unpack = IOVEC_STRUCT.unpack_from
+_u32_pack = U32_STRUCT.pack_into
+_u64_pack = U64_STRUCT.pack_into
+
+#: What wasmtime reports for a preopened directory ("rights expected by many userlands").
+PREOPEN_RIGHTS_BASE = int(
+    Rights.PATH_CREATE_DIRECTORY | Rights.PATH_CREATE_FILE | Rights.PATH_LINK_SOURCE
+    | Rights.PATH_LINK_TARGET | Rights.PATH_OPEN | Rights.FD_READDIR | Rights.PATH_READLINK
+    | Rights.PATH_RENAME_SOURCE | Rights.PATH_RENAME_TARGET | Rights.PATH_SYMLINK
+    | Rights.PATH_REMOVE_DIRECTORY | Rights.PATH_UNLINK_FILE | Rights.PATH_FILESTAT_GET
+    | Rights.PATH_FILESTAT_SET_TIMES | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_TIMES
+)
+PREOPEN_RIGHTS_INHERITING = PREOPEN_RIGHTS_BASE | RIGHTS_FILE
+
+_FILETYPE_BY_MODE = {
+    _stat.S_IFREG: int(Filetype.REGULAR_FILE),
+    _stat.S_IFDIR: int(Filetype.DIRECTORY),
+    _stat.S_IFLNK: int(Filetype.SYMBOLIC_LINK),
+    _stat.S_IFCHR: int(Filetype.CHARACTER_DEVICE),
+    _stat.S_IFBLK: int(Filetype.BLOCK_DEVICE),
+    _stat.S_IFSOCK: int(Filetype.SOCKET_STREAM),
+    _stat.S_IFIFO: int(Filetype.UNKNOWN),
+}
+
+
+def filetype_of(mode: int) -> int:
+    return _FILETYPE_BY_MODE.get(mode & 0o170000, 0)
+
+
+def _encode_strings(items: Sequence[str | bytes], what: str) -> list[bytes]:
+    out = []
+    for s in items:
+        b = s.encode("utf-8") if isinstance(s, str) else bytes(s)
+        if b"\x00" in b:
+            raise ValueError(f"{what} must not contain NUL bytes: {s!r}")
+        out.append(b + b"\x00")
+    return out
+
+
+class WasiCore:
+    """The state of one guest: descriptors, arguments, environment, clocks, randomness.
+
+    Parameters
+    ----------
+    args: the guest's argv (``args[0]`` is the program name).
+    env: its environment (nothing is inherited from the host).
+    preopens: directories visible from the start, as fds 3, 4, ... in order.
+    stdin, stdout, stderr: a :class:`~wasifs.stdio.Source` and two :class:`~wasifs.stdio.Sink`.
+    fd_limit: the most descriptors open at once (then ``EMFILE``).
+    random: ``n -> bytes`` for ``random_get`` (default ``os.urandom``).
+    """
+
+    def __init__(
+        self,
+        *,
+        args: Sequence[str | bytes] = (),
+        env: Mapping[str, str] | Sequence[tuple[str, str]] = (),
+        preopens: Sequence[Preopen] = (),
+        stdin: Source | None = None,
+        stdout: Sink | None = None,
+        stderr: Sink | None = None,
+        fd_limit: int = 4096,
+        random: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self.mem: memoryview = memoryview(bytearray(0))
+        self._args = _encode_strings(list(args), "args")
+        pairs = list(env.items()) if isinstance(env, Mapping) else list(env)
+        env_strings = []
+        for k, v in pairs:
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError(f"environment names and values must be str: {k!r}={v!r}")
+            if "=" in k or not k:
+                raise ValueError(f"invalid environment variable name: {k!r}")
+            env_strings.append(f"{k}={v}")
+        self._env = _encode_strings(env_strings, "environment")
+        self._random = random
+        self.table = FdTable(fd_limit)
+        #: the descriptor list itself (``self.fds[fd]`` is the hot-path lookup)
+        self.fds = self.table.fds
+        self.stdin = stdin if stdin is not None else BytesSource(b"")
+        self.stdout = stdout if stdout is not None else CaptureSink()
+        self.stderr = stderr if stderr is not None else CaptureSink()
+        self.table.add(StdioFile(source=self.stdin, rights=_FD_READ,
+                                 filetype=self._stdio_type(self.stdin)))
+        self.table.add(StdioFile(sink=self.stdout, rights=_FD_WRITE,
+                                 filetype=self._stdio_type(self.stdout)))
+        self.table.add(StdioFile(sink=self.stderr, rights=_FD_WRITE,
+                                 filetype=self._stdio_type(self.stderr)))
+        self.preopens = list(preopens)
+        for p in self.preopens:
+            self.add_preopen(p)
+
+    @staticmethod
+    def _stdio_type(stream: Source | Sink) -> int:
+        try:
+            tty = bool(stream.isatty())
+        except Exception:  # noqa: BLE001
+            tty = False
+        return int(Filetype.CHARACTER_DEVICE if tty else Filetype.UNKNOWN)
+
+    def add_preopen(self, p: Preopen) -> int:
+        """Open ``p`` as the next descriptor; returns its number."""
+        if not p.guest_path:
+            raise ValueError("a preopen needs a non-empty guest path")
+        try:
+            handle = p.backend.root()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot open the root of {p.backend!r}: {exc}") from exc
+        d = OpenDir(DirRef(p.backend, handle), rights_base=PREOPEN_RIGHTS_BASE,
+                    rights_inheriting=PREOPEN_RIGHTS_INHERITING, readonly=p.readonly,
+                    preopen=p.guest_path)
+        return self.table.add(d)
+
+    def close(self) -> None:
+        """Close every descriptor (flushes the output sinks). Idempotent."""
+        for fd, _ in self.table.items():
+            try:
+                self.table.remove(fd).close()
+            except Exception:  # noqa: BLE001, PERF203 - closing must go on
+                pass
+        for sink in (self.stdout, self.stderr):
+            try:
+                sink.flush()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # ------------------------------------------------------------------ memory helpers
+    def _bytes(self, ptr: int, n: int) -> bytes:
+        mem = self.mem
+        if ptr + n > len(mem):
+            raise WasiError(_FAULT)
+        return mem[ptr : ptr + n].tobytes()
+
+    def _path(self, ptr: int, n: int) -> str:
+        mem = self.mem
+        if ptr + n > len(mem):
+            raise WasiError(_FAULT)
+        try:
+            return str(mem[ptr : ptr + n], "utf-8")
+        except UnicodeDecodeError:
+            raise WasiError(Errno.ILSEQ) from None
+
+    def _put(self, ptr: int, data: bytes) -> None:
+        mem = self.mem
+        end = ptr + len(data)
+        if end > len(mem):
+            raise WasiError(_FAULT)
+        mem[ptr:end] = data
+
+    def _pack(self, s: struct.Struct, ptr: int, *values: int) -> None:
+        try:
+            s.pack_into(self.mem, ptr, *values)
+        except struct.error:
+            raise WasiError(_FAULT) from None
+
+    def _iovecs(self, iovs_ptr: int, iovs_len: int) -> list[tuple[int, int]]:
+        mem = self.mem
+        if iovs_len > _IOV_MAX:
+            raise WasiError(_INVAL)
+        end = iovs_ptr + 8 * iovs_len
+        size = len(mem)
+        if end > size:
+            raise WasiError(_FAULT)
+        out = []
+        for p in range(iovs_ptr, end, 8):
+            buf, n = _iov_unpack(mem, p)
+            if buf + n > size:
+                raise WasiError(_FAULT)
+            out.append((buf, n))
+        return out
+
+    # ------------------------------------------------------------------ descriptor helpers
+    def _file(self, fd: int) -> OpenFile:
+        d = self.table.get(fd)
+        if type(d) is not OpenFile:
+            raise WasiError(_BADF)
+        return d
+
+    def _dir(self, fd: int, right: int) -> OpenDir:
+        d = self.table.get(fd)
+        if type(d) is not OpenDir:
+            raise WasiError(_BADF)
+        if not d.rights_base & right:
+            raise WasiError(_NOTCAPABLE)
+        return d
+
+    @staticmethod
+    def _writable(d: OpenDir) -> None:
+        if d.readonly:
+            raise WasiError(Errno.ROFS)
+
+    def _filestat(self, ptr: int, st: Stat) -> None:
+        self._pack(FILESTAT_STRUCT, ptr, st.dev & _U64, st.ino & _U64, filetype_of(st.mode),
+                   st.nlink, st.size, max(st.atime_ns, 0), max(st.mtime_ns, 0),
+                   max(st.ctime_ns, 0))
+
+    @staticmethod
+    def _times(atim: int, mtim: int, fst_flags: int) -> tuple[int | None, int | None]:
+        if fst_flags & ~0xF:
+            raise WasiError(_INVAL)
+        if fst_flags & Fstflags.ATIM and fst_flags & Fstflags.ATIM_NOW:
+            raise WasiError(_INVAL)
+        if fst_flags & Fstflags.MTIM and fst_flags & Fstflags.MTIM_NOW:
+            raise WasiError(_INVAL)
+        now = time.time_ns() if fst_flags & (Fstflags.ATIM_NOW | Fstflags.MTIM_NOW) else 0
+        a = atim if fst_flags & Fstflags.ATIM else now if fst_flags & Fstflags.ATIM_NOW else None
+        m = mtim if fst_flags & Fstflags.MTIM else now if fst_flags & Fstflags.MTIM_NOW else None
+        return a, m
+
+    def _resolve(self, d: OpenDir, path: str, follow: bool) -> Resolved:
+        return resolve(d.backend, d.ref.handle, path, follow)
+
+    @staticmethod
+    def _lstat(backend: Backend, r: Resolved) -> Stat | None:
+        """The final entry's lstat (None: missing), looking it up if the walk did not."""
+        st = r.stat
+        if st is not Resolved.NOT_LOOKED_UP:
+            return st
+        try:
+            if r.name is None:
+                return backend.fstat(r.dir)
+            return backend.lstat(r.dir, r.name)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+
+    # ================================================================== args / environ
+    def args_get(self, argv_ptr: int, argv_buf_ptr: int) -> int:
+        return self._strings_get(self._args, argv_ptr, argv_buf_ptr)
+
+    def args_sizes_get(self, argc_ptr: int, argv_buf_size_ptr: int) -> int:
+        self._pack(U32_STRUCT, argc_ptr, len(self._args))
+        self._pack(U32_STRUCT, argv_buf_size_ptr, sum(map(len, self._args)))
+        return _SUCCESS
+
+    def environ_get(self, environ_ptr: int, environ_buf_ptr: int) -> int:
+        return self._strings_get(self._env, environ_ptr, environ_buf_ptr)
+
+    def environ_sizes_get(self, environc_ptr: int, environ_buf_size_ptr: int) -> int:
+        self._pack(U32_STRUCT, environc_ptr, len(self._env))
+        self._pack(U32_STRUCT, environ_buf_size_ptr, sum(map(len, self._env)))
+        return _SUCCESS
+
+    def _strings_get(self, items: list[bytes], ptrs: int, buf: int) -> int:
+        mem = self.mem
+        if ptrs + 4 * len(items) > len(mem) or buf + sum(map(len, items)) > len(mem):
+            raise WasiError(_FAULT)
+        for i, s in enumerate(items):
+            _u32_pack(mem, ptrs + 4 * i, buf & _U32)
+            mem[buf : buf + len(s)] = s
+            buf += len(s)
+        return _SUCCESS
+
+    # ================================================================== clocks / random
+    _CLOCKS: dict[int, Callable[[], int]] = {
+        Clockid.REALTIME: time.time_ns,
+        Clockid.MONOTONIC: time.monotonic_ns,
+        Clockid.PROCESS_CPUTIME_ID: time.process_time_ns,
+        Clockid.THREAD_CPUTIME_ID: time.thread_time_ns,
+    }
+    _CLOCK_NAMES = {
+        Clockid.REALTIME: "time",
+        Clockid.MONOTONIC: "monotonic",
+        Clockid.PROCESS_CPUTIME_ID: "process_time",
+        Clockid.THREAD_CPUTIME_ID: "thread_time",
+    }
+
+    def clock_res_get(self, id: int, resolution_ptr: int) -> int:
+        name = self._CLOCK_NAMES.get(id)
+        if name is None:
+            return _INVAL
+        res = max(1, round(time.get_clock_info(name).resolution * 1e9))
+        self._pack(U64_STRUCT, resolution_ptr, res)
+        return _SUCCESS
+
+    def clock_time_get(self, id: int, precision: int, time_ptr: int) -> int:
+        clock = self._CLOCKS.get(id)
+        if clock is None:
+            return _INVAL
+        try:
+            _u64_pack(self.mem, time_ptr, clock())
+        except struct.error:
+            return _FAULT
+        return _SUCCESS
+
+    def random_get(self, buf_ptr: int, buf_len: int) -> int:
+        mem = self.mem
+        if buf_ptr + buf_len > len(mem):
+            return _FAULT
+        pos = buf_ptr
+        end = buf_ptr + buf_len
+        while pos < end:
+            n = min(end - pos, 1 << 20)
+            chunk = self._random(n)
+            if len(chunk) != n:
+                raise RuntimeError(f"random source returned {len(chunk)} bytes, wanted {n}")
+            mem[pos : pos + n] = chunk
+            pos += n
+        return _SUCCESS
+
+    # ================================================================== process
+    def proc_exit(self, rval: int) -> None:
+        raise ProcExit(rval)
+
+    def proc_raise(self, sig: int) -> int:
+        return int(Errno.NOTSUP)
+
+    def sched_yield(self) -> int:
+        return _SUCCESS
+
+    # ================================================================== fd: data
+    def fd_read(self, fd: int, iovs_ptr: int, iovs_len: int, nread_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        mem = self.mem
+        if type(d) is OpenFile:
+            if not d.rights_base & _FD_READ:
+                return _NOTCAPABLE
+            if iovs_len == 1:
+                try:
+                    buf, n = _iov_unpack(mem, iovs_ptr)
+                except struct.error:
+                    return _FAULT
+                if buf + n > len(mem):
+                    return _FAULT
+                got = d.pread(d.handle, mem[buf : buf + n], d.offset)
+                d.offset += got
+            else:
+                got = 0
+                offset = d.offset
+                for buf, n in self._iovecs(iovs_ptr, iovs_len):
+                    k = d.pread(d.handle, mem[buf : buf + n], offset + got)
+                    got += k
+                    if k < n:
+                        break
+                d.offset = offset + got
+            try:
+                _u32_pack(mem, nread_ptr, got)
+            except struct.error:
+                return _FAULT
+            return _SUCCESS
+        if type(d) is StdioFile:
+            if d.source is None:
+                return _BADF
+            got = 0
+            for buf, n in self._iovecs(iovs_ptr, iovs_len):
+                if n == 0:
+                    continue
+                data = d.source.read(n)
+                mem[buf : buf + len(data)] = data
+                got = len(data)
+                break
+            self._pack(U32_STRUCT, nread_ptr, got)
+            return _SUCCESS
+        return _BADF
+
+    def fd_pread(self, fd: int, iovs_ptr: int, iovs_len: int, offset: int, nread_ptr: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is StdioFile:
+            return _SPIPE
+        if type(d) is not OpenFile:
+            return _BADF
+        if not d.rights_base & _FD_READ:
+            return _NOTCAPABLE
+        if offset > _I64_MAX:
+            return _INVAL
+        mem = self.mem
+        got = 0
+        for buf, n in self._iovecs(iovs_ptr, iovs_len):
+            k = d.pread(d.handle, mem[buf : buf + n], offset + got)
+            got += k
+            if k < n:
+                break
+        self._pack(U32_STRUCT, nread_ptr, got)
+        return _SUCCESS
+
+    def fd_write(self, fd: int, iovs_ptr: int, iovs_len: int, nwritten_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        mem = self.mem
+        if type(d) is OpenFile:
+            if not d.rights_base & _FD_WRITE:
+                return _NOTCAPABLE
+            if d.fdflags & _APPEND:
+                data = b"".join(
+                    [mem[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
+                try:
+                    wrote, d.offset = d.backend.append(d.handle, data)
+                except OSError as exc:
+                    raise WasiError(errno_from_exception(exc)) from exc
+            elif iovs_len == 1:
+                try:
+                    buf, n = _iov_unpack(mem, iovs_ptr)
+                except struct.error:
+                    return _FAULT
+                if buf + n > len(mem):
+                    return _FAULT
+                try:
+                    wrote = d.pwrite(d.handle, mem[buf : buf + n], d.offset)
+                except OSError as exc:
+                    raise WasiError(errno_from_exception(exc)) from exc
+                d.offset += wrote
+            else:
+                wrote = self._pwritev(d, iovs_ptr, iovs_len, d.offset)
+                d.offset += wrote
+            try:
+                _u32_pack(mem, nwritten_ptr, wrote)
+            except struct.error:
+                return _FAULT
+            return _SUCCESS
+        if type(d) is StdioFile:
+            if d.sink is None:
+                return _BADF
+            iovs = self._iovecs(iovs_ptr, iovs_len)
+            data = b"".join([mem[b : b + n] for b, n in iovs])
+            try:
+                wrote = d.sink.write(data)
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
+            self._pack(U32_STRUCT, nwritten_ptr, wrote)
+            return _SUCCESS
+        return _BADF
+
+    def _pwritev(self, d: OpenFile, iovs_ptr: int, iovs_len: int, offset: int) -> int:
+        mem = self.mem
+        wrote = 0
+        try:
+            for buf, n in self._iovecs(iovs_ptr, iovs_len):
+                if n:
+                    k = d.pwrite(d.handle, mem[buf : buf + n], offset + wrote)
+                    wrote += k
+                    if k < n:
+                        break
+        except OSError as exc:
+            if wrote:
+                return wrote
+            raise WasiError(errno_from_exception(exc)) from exc
+        return wrote
+
+    def fd_pwrite(
+        self, fd: int, iovs_ptr: int, iovs_len: int, offset: int, nwritten_ptr: int
+    ) -> int:
+        d = self.table.get(fd)
+        if type(d) is StdioFile:
+            return _SPIPE
+        if type(d) is not OpenFile:
+            return _BADF
+        if not d.rights_base & _FD_WRITE:
+            return _NOTCAPABLE
+        if offset > _I64_MAX:
+            return _INVAL
+        if d.fdflags & _APPEND:
+            # Linux semantics (as wasmtime): pwrite on an O_APPEND descriptor appends.
+            data = b"".join([self.mem[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
+            try:
+                wrote, _ = d.backend.append(d.handle, data)
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
+        else:
+            wrote = self._pwritev(d, iovs_ptr, iovs_len, offset)
+        self._pack(U32_STRUCT, nwritten_ptr, wrote)
+        return _SUCCESS
+
+    def fd_seek(self, fd: int, offset: int, whence: int, newoffset_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        if type(d) is not OpenFile:
+            return _SPIPE if type(d) is StdioFile else _BADF
+        if not d.rights_base & (_FD_SEEK if (offset or whence != 1) else (_FD_SEEK | _FD_TELL)):
+            return _NOTCAPABLE
+        if offset > _I64_MAX:
+            offset -= 1 << 64
+        if whence == 0:
+            new = offset
+        elif whence == 1:
+            new = d.offset + offset
+        elif whence == 2:
+            try:
+                new = d.backend.fstat(d.handle).size + offset
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
+        else:
+            return _INVAL
+        if new < 0 or new > _I64_MAX:
+            return _INVAL
+        d.offset = new
+        try:
+            _u64_pack(self.mem, newoffset_ptr, new)
+        except struct.error:
+            return _FAULT
+        return _SUCCESS
+
+    def fd_tell(self, fd: int, offset_ptr: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is not OpenFile:
+            return _SPIPE if type(d) is StdioFile else _BADF
+        if not d.rights_base & _FD_TELL:
+            return _NOTCAPABLE
+        self._pack(U64_STRUCT, offset_ptr, d.offset)
+        return _SUCCESS
+
+    # ================================================================== fd: state
+    def fd_close(self, fd: int) -> int:
+        self.table.remove(fd).close()
+        return _SUCCESS
+
+    def fd_renumber(self, fd: int, to: int) -> int:
+        self.table.renumber(fd, to)
+        return _SUCCESS
+
+    def fd_advise(self, fd: int, offset: int, len: int, advice: int) -> int:
+        self._file(fd)
+        if advice > 5:
+            return _INVAL
+        if offset > _I64_MAX or len > _I64_MAX:
+            return _INVAL
+        return _SUCCESS
+
+    def fd_allocate(self, fd: int, offset: int, len: int) -> int:
+        d = self._file(fd)
+        if not d.rights_base & Rights.FD_ALLOCATE:
+            return _NOTCAPABLE
+        if offset + len > _I64_MAX:
+            return int(Errno.FBIG)
+        if not d.rights_base & _FD_WRITE:
+            return _BADF
+        try:
+            d.backend.allocate(d.handle, offset, len)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        return _SUCCESS
+
+    def fd_datasync(self, fd: int) -> int:
+        return self._sync(fd, True)
+
+    def fd_sync(self, fd: int) -> int:
+        return self._sync(fd, False)
+
+    def _sync(self, fd: int, dataonly: bool) -> int:
+        d = self._file(fd)
+        need = Rights.FD_DATASYNC if dataonly else Rights.FD_SYNC
+        if not d.rights_base & need:
+            return _NOTCAPABLE
+        try:
+            d.backend.fsync(d.handle, dataonly)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        return _SUCCESS
+
+    def fd_fdstat_get(self, fd: int, stat_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        t = type(d)
+        if t is OpenFile:
+            ft = 4
+        elif t is OpenDir:
+            ft = 3
+        elif t is StdioFile:
+            ft = d.filetype
+        else:
+            return _BADF
+        try:
+            FDSTAT_STRUCT.pack_into(self.mem, stat_ptr, ft, d.fdflags, d.rights_base,
+                                    d.rights_inheriting)
+        except struct.error:
+            return _FAULT
+        return _SUCCESS
+
+    def fd_fdstat_set_flags(self, fd: int, flags: int) -> int:
+        d = self._file(fd)
+        if flags & ~0x1F:
+            return _INVAL
+        if flags & (Fdflags.DSYNC | Fdflags.RSYNC | Fdflags.SYNC):
+            return _INVAL
+        if not d.rights_base & Rights.FD_FDSTAT_SET_FLAGS:
+            return _NOTCAPABLE
+        d.fdflags = flags
+        return _SUCCESS
+
+    def fd_fdstat_set_rights(self, fd: int, fs_rights_base: int, fs_rights_inheriting: int) -> int:
+        d = self.table.get(fd)
+        # Rights can only be dropped, never gained.
+        if fs_rights_base & ~d.rights_base or fs_rights_inheriting & ~d.rights_inheriting:
+            return _NOTCAPABLE
+        d.rights_base = fs_rights_base
+        d.rights_inheriting = fs_rights_inheriting
+        return _SUCCESS
+
+    def fd_filestat_get(self, fd: int, buf_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        t = type(d)
+        if t is OpenFile or t is OpenDir:
+            if not d.rights_base & Rights.FD_FILESTAT_GET:
+                return _NOTCAPABLE
+            try:
+                st = d.backend.fstat(d.handle)
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
+            self._filestat(buf_ptr, st)
+            return _SUCCESS
+        if t is StdioFile:
+            self._pack(FILESTAT_STRUCT, buf_ptr, 0, 0, d.filetype, 0, 0, 0, 0, 0)
+            return _SUCCESS
+        return _BADF
+
+    def fd_filestat_set_size(self, fd: int, size: int) -> int:
+        d = self._file(fd)
+        if not d.rights_base & Rights.FD_FILESTAT_SET_SIZE:
+            return _NOTCAPABLE
+        if size > _I64_MAX:
+            return _INVAL
+        if d.readonly:
+            return int(Errno.ROFS)
+        if not d.rights_base & _FD_WRITE:
+            return _BADF
+        try:
+            d.backend.ftruncate(d.handle, size)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        return _SUCCESS
+
+    def fd_filestat_set_times(self, fd: int, atim: int, mtim: int, fst_flags: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is StdioFile:
+            return _BADF
+        a, m = self._times(atim, mtim, fst_flags)
+        if not d.rights_base & Rights.FD_FILESTAT_SET_TIMES:
+            return _NOTCAPABLE
+        if d.readonly:
+            return int(Errno.ROFS)
+        try:
+            d.backend.fset_times(d.handle, a, m)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        return _SUCCESS
+
+    def fd_prestat_get(self, fd: int, buf_ptr: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is not OpenDir or d.preopen is None:
+            return _BADF
+        self._pack(PRESTAT_STRUCT, buf_ptr, 0, len(d.preopen.encode()))
+        return _SUCCESS
+
+    def fd_prestat_dir_name(self, fd: int, path_ptr: int, path_len: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is not OpenDir or d.preopen is None:
+            return int(Errno.NOTDIR)
+        name = d.preopen.encode()
+        if len(name) > path_len:
+            return int(Errno.NAMETOOLONG)
+        self._put(path_ptr, name)
+        return _SUCCESS
+
+    def fd_readdir(self, fd: int, buf_ptr: int, buf_len: int, cookie: int, bufused_ptr: int) -> int:
+        d = self._dir(fd, Rights.FD_READDIR)
+        mem = self.mem
+        if buf_ptr + buf_len > len(mem):
+            return _FAULT
+        entries = d.entries
+        if cookie == 0 or entries is None:
+            entries = d.entries = self._listing(d)
+        pos = buf_ptr
+        end = buf_ptr + buf_len
+        i = cookie
+        count = len(entries)
+        pack = DIRENT_STRUCT.pack
+        while i < count and pos < end:
+            name, ino, ft = entries[i]
+            i += 1
+            chunk = pack(i, ino, len(name), ft) + name
+            take = len(chunk)
+            if pos + take > end:
+                take = end - pos
+                chunk = chunk[:take]
+            mem[pos : pos + take] = chunk
+            pos += take
+        self._pack(U32_STRUCT, bufused_ptr, pos - buf_ptr)
+        return _SUCCESS
+
+    @staticmethod
+    def _listing(d: OpenDir) -> list[tuple[bytes, int, int]]:
+        backend = d.backend
+        try:
+            me = backend.fstat(d.ref.handle)
+            listing = backend.listdir(d.ref.handle)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        ino = me.ino & _U64
+        out = [(b".", ino, 3), (b"..", ino, 3)]
+        ft = _FILETYPE_BY_MODE
+        out += [(e.name.encode("utf-8", "surrogateescape"), e.ino & _U64,
+                 ft.get(e.mode & 0o170000, 0)) for e in listing]
+        return out
+
+    # ================================================================== path_*
+    def path_create_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
+        d = self._dir(fd, Rights.PATH_CREATE_DIRECTORY)
+        path = self._path(path_ptr, path_len)
+        r = self._resolve(d, path, False)
+        try:
+            if r.name is None:
+                return int(Errno.EXIST)
+            self._writable(d)
+            d.backend.mkdir(r.dir, r.name)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        return _SUCCESS
+
+    def path_filestat_get(self, fd: int, flags: int, path_ptr: int, path_len: int,
+                          buf_ptr: int) -> int:
+        d = self._dir(fd, Rights.PATH_FILESTAT_GET)
+        r = resolve(d.backend, d.ref.handle, self._path(path_ptr, path_len),
+                    bool(flags & 1))
+        try:
+            st = self._lstat(d.backend, r)
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        if st is None:
+            return int(Errno.NOENT)
+        self._filestat(buf_ptr, st)
+        return _SUCCESS
+
+    def path_filestat_set_times(self, fd: int, flags: int, path_ptr: int, path_len: int,
+                                atim: int, mtim: int, fst_flags: int) -> int:
+        d = self._dir(fd, Rights.PATH_FILESTAT_SET_TIMES)
+        a, m = self._times(atim, mtim, fst_flags)
+        r = self._resolve(d, self._path(path_ptr, path_len), bool(flags & Lookupflags.SYMLINK_FOLLOW))
+        try:
+            if r.stat is None:
+                return int(Errno.NOENT)
+            self._writable(d)
+            if r.name is None:
+                d.backend.fset_times(r.dir, a, m)
+            else:
+                d.backend.set_times(r.dir, r.name, a, m)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        return _SUCCESS
+
+    def path_link(self, old_fd: int, old_flags: int, old_path_ptr: int, old_path_len: int,
+                  new_fd: int, new_path_ptr: int, new_path_len: int) -> int:
+        src = self._dir(old_fd, Rights.PATH_LINK_SOURCE)
+        dst = self._dir(new_fd, Rights.PATH_LINK_TARGET)
+        old_path = self._path(old_path_ptr, old_path_len)
+        new_path = self._path(new_path_ptr, new_path_len)
+        if src.backend is not dst.backend:
+            return int(Errno.XDEV)
+        backend = src.backend
+        rs = self._resolve(src, old_path, bool(old_flags & Lookupflags.SYMLINK_FOLLOW))
+        try:
+            rd = self._resolve(dst, new_path, False)
+            try:
+                if rs.name is None:
+                    return int(Errno.PERM)
+                if rd.name is None:
+                    return int(Errno.EXIST)
+                if rs.stat is None:
+                    return int(Errno.NOENT)
+                self._writable(dst)
+                backend.link(rs.dir, rs.name, rd.dir, rd.name)
+            finally:
+                close_all(backend, rd.owned)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            close_all(backend, rs.owned)
+        return _SUCCESS
+
+    def path_open(self, fd: int, dirflags: int, path_ptr: int, path_len: int, oflags: int,
+                  fs_rights_base: int, fs_rights_inheriting: int, fdflags: int,
+                  fd_ptr: int) -> int:
+        d = self.table.get(fd)
+        if type(d) is not OpenDir:
+            return int(Errno.NOTDIR) if type(d) is OpenFile else _BADF
+        if not d.rights_base & Rights.PATH_OPEN:
+            return _NOTCAPABLE
+        if oflags & Oflags.CREAT and not d.rights_base & Rights.PATH_CREATE_FILE:
+            return _NOTCAPABLE
+        if oflags & ~0xF or fdflags & ~0x1F:
+            return _INVAL
+        path = self._path(path_ptr, path_len)
+        if fd_ptr + 4 > len(self.mem):
+            return _FAULT
+        backend = d.backend
+        creat = bool(oflags & Oflags.CREAT)
+        excl = bool(oflags & Oflags.EXCL)
+        trunc = bool(oflags & Oflags.TRUNC)
+        want_dir = bool(oflags & Oflags.DIRECTORY)
+        read = bool(fs_rights_base & Rights.FD_READ)
+        write = bool(fs_rights_base & Rights.FD_WRITE)
+        inh = d.rights_inheriting
+        r = self._resolve(d, path, bool(dirflags & Lookupflags.SYMLINK_FOLLOW))
+        new: OpenFile | OpenDir
+        try:
+            if r.name is None:
+                if creat and excl:
+                    return int(Errno.EXIST)
+                if write or trunc:
+                    return int(Errno.ISDIR)
+                if r.owned and r.owned[-1] is r.dir:
+                    ref = DirRef(backend, r.owned.pop())
+                else:
+                    ref = d.ref
+                    ref.count += 1
+                new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
+                              rights_inheriting=fs_rights_inheriting & inh,
+                              readonly=d.readonly)
+            else:
+                st = self._lstat(backend, r)
+                if st is None:
+                    if not creat:
+                        return int(Errno.NOENT)
+                    if want_dir:
+                        return _INVAL
+                    if r.trailing_slash:
+                        return int(Errno.ISDIR)
+                    if d.readonly:
+                        return int(Errno.ROFS)
+                    handle = backend.open_file(r.dir, r.name, read=read, write=write,
+                                               create=True, exclusive=excl, truncate=trunc)
+                    new = self._new_file(d, handle, fs_rights_base, fs_rights_inheriting, fdflags)
+                elif _stat.S_ISDIR(st.mode):
+                    if creat and excl:
+                        return int(Errno.EXIST)
+                    if write or trunc:
+                        return int(Errno.ISDIR)
+                    ref = DirRef(backend, backend.opendir(r.dir, r.name))
+                    new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
+                                  rights_inheriting=fs_rights_inheriting & inh,
+                                  readonly=d.readonly)
+                elif _stat.S_ISLNK(st.mode):
+                    if creat and excl:
+                        return int(Errno.EXIST)
+                    return int(Errno.NOTDIR if want_dir else Errno.LOOP)
+                else:
+                    if creat and excl:
+                        return int(Errno.EXIST)
+                    if want_dir or r.trailing_slash:
+                        return int(Errno.NOTDIR)
+                    if d.readonly and (write or trunc):
+                        return int(Errno.ROFS)
+                    handle = backend.open_file(r.dir, r.name, read=read, write=write,
+                                               truncate=trunc)
+                    new = self._new_file(d, handle, fs_rights_base, fs_rights_inheriting, fdflags)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(backend, r.owned)
+        try:
+            newfd = self.table.add(new)
+        except WasiError:
+            new.close()
+            raise
+        _u32_pack(self.mem, fd_ptr, newfd)
+        return _SUCCESS
+
+    @staticmethod
+    def _new_file(d: OpenDir, handle: Any, base: int, inheriting: int, fdflags: int) -> OpenFile:
+        inh = d.rights_inheriting
+        return OpenFile(d.backend, handle, fdflags=fdflags & (_APPEND | Fdflags.NONBLOCK),
+                        rights_base=base & inh & RIGHTS_FILE,
+                        rights_inheriting=inheriting & inh & RIGHTS_FILE, readonly=d.readonly)
+
+    def path_readlink(self, fd: int, path_ptr: int, path_len: int, buf_ptr: int, buf_len: int,
+                      bufused_ptr: int) -> int:
+        d = self._dir(fd, Rights.PATH_READLINK)
+        r = self._resolve(d, self._path(path_ptr, path_len), False)
+        try:
+            if r.name is None:
+                return _INVAL
+            target = d.backend.readlink(r.dir, r.name)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        data = target.encode("utf-8", "surrogateescape")[:buf_len]
+        self._put(buf_ptr, data)
+        self._pack(U32_STRUCT, bufused_ptr, len(data))
+        return _SUCCESS
+
+    def path_remove_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
+        d = self._dir(fd, Rights.PATH_REMOVE_DIRECTORY)
+        r = self._resolve(d, self._path(path_ptr, path_len), False)
+        try:
+            if r.name is None:
+                return _INVAL
+            self._writable(d)
+            d.backend.rmdir(r.dir, r.name)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        return _SUCCESS
+
+    def path_rename(self, fd: int, old_path_ptr: int, old_path_len: int, new_fd: int,
+                    new_path_ptr: int, new_path_len: int) -> int:
+        src = self._dir(fd, Rights.PATH_RENAME_SOURCE)
+        dst = self._dir(new_fd, Rights.PATH_RENAME_TARGET)
+        old_path = self._path(old_path_ptr, old_path_len)
+        new_path = self._path(new_path_ptr, new_path_len)
+        if src.backend is not dst.backend:
+            return int(Errno.XDEV)
+        backend = src.backend
+        rs = self._resolve(src, old_path, False)
+        try:
+            rd = self._resolve(dst, new_path, False)
+            try:
+                if rs.name is None or rd.name is None:
+                    return _INVAL  # renaming "." or ".." (or onto them)
+                if rs.trailing_slash or rd.trailing_slash:
+                    st = self._lstat(backend, rs)
+                    if st is None:
+                        return int(Errno.NOENT)
+                    if not _stat.S_ISDIR(st.mode):
+                        return int(Errno.NOTDIR)
+                self._writable(dst)
+                backend.rename(rs.dir, rs.name, rd.dir, rd.name)
+            finally:
+                close_all(backend, rd.owned)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            close_all(backend, rs.owned)
+        return _SUCCESS
+
+    def path_symlink(self, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
+                     new_path_len: int) -> int:
+        d = self._dir(fd, Rights.PATH_SYMLINK)
+        target = self._path(old_path_ptr, old_path_len)
+        path = self._path(new_path_ptr, new_path_len)
+        if "\x00" in target:
+            return _INVAL
+        r = self._resolve(d, path, False)
+        try:
+            if r.name is None:
+                return int(Errno.EXIST)
+            if r.trailing_slash:
+                st = self._lstat(d.backend, r)
+                return int(Errno.EXIST if st is not None else Errno.NOENT)
+            self._writable(d)
+            d.backend.symlink(target, r.dir, r.name)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        return _SUCCESS
+
+    def path_unlink_file(self, fd: int, path_ptr: int, path_len: int) -> int:
+        d = self._dir(fd, Rights.PATH_UNLINK_FILE)
+        r = self._resolve(d, self._path(path_ptr, path_len), False)
+        try:
+            if r.name is None:
+                return int(Errno.ISDIR)
+            if r.trailing_slash:
+                st = self._lstat(d.backend, r)
+                if st is None:
+                    return int(Errno.NOENT)
+                return int(Errno.ISDIR if _stat.S_ISDIR(st.mode) else Errno.NOTDIR)
+            self._writable(d)
+            d.backend.unlink(r.dir, r.name)
+        except OSError as exc:
+            raise WasiError(errno_from_exception(exc)) from exc
+        finally:
+            if r.owned:
+                close_all(d.backend, r.owned)
+        return _SUCCESS
+
+    # ================================================================== poll
+    def poll_oneoff(self, in_ptr: int, out_ptr: int, nsubscriptions: int, nevents_ptr: int) -> int:
+        if nsubscriptions == 0:
+            return _INVAL
+        mem = self.mem
+        if in_ptr + 48 * nsubscriptions > len(mem) or out_ptr + 32 * nsubscriptions > len(mem):
+            return _FAULT
+        if nevents_ptr + 4 > len(mem):
+            return _FAULT
+        clocks: list[tuple[int, int]] = []  # (deadline in monotonic ns, userdata)
+        fd_subs: list[tuple[int, int, int]] = []  # (userdata, fd, event type)
+        now = time.monotonic_ns()
+        for i in range(nsubscriptions):
+            base = in_ptr + 48 * i
+            userdata, tag = SUBSCRIPTION_STRUCT.unpack_from(mem, base)
+            if tag == Eventtype.CLOCK:
+                cid, timeout, _precision, cflags = SUBSCRIPTION_CLOCK_STRUCT.unpack_from(
+                    mem, base + 16)
+                if cid not in (Clockid.REALTIME, Clockid.MONOTONIC):
+                    return _INVAL
+                if cflags & 1:  # SUBSCRIPTION_CLOCK_ABSTIME
+                    if cid == Clockid.REALTIME:
+                        deadline = now + max(0, timeout - time.time_ns())
+                    else:
+                        deadline = timeout
+                else:
+                    deadline = now + timeout
+                clocks.append((deadline, userdata))
+            elif tag in (Eventtype.FD_READ, Eventtype.FD_WRITE):
+                (sfd,) = U32_STRUCT.unpack_from(mem, base + 16)
+                self.table.get(sfd)  # an unknown fd fails the whole call, as in wasmtime
+                fd_subs.append((userdata, sfd, tag))
+            else:
+                return _INVAL
+        events: list[tuple[int, int, int, int, int]] = []
+        while True:
+            # A ready descriptor wins over any clock (the clocks' events are not reported).
+            for u, sfd, tag in fd_subs:
+                ev = self._poll_fd(sfd, tag)
+                if ev is not None:
+                    events.append((u, 0, tag, ev[0], ev[1]))
+            if events:
+                break
+            now = time.monotonic_ns()
+            events = [(u, 0, int(Eventtype.CLOCK), 0, 0) for dl, u in clocks if dl <= now]
+            if events:
+                break
+            wait = min(dl for dl, _ in clocks) - now if clocks else 1 << 62
+            if fd_subs:
+                wait = min(wait, 1_000_000)  # re-check not-yet-ready streams every ms
+            time.sleep(wait / 1e9)
+        for j, (u, err, t, nbytes, fl) in enumerate(events):
+            EVENT_STRUCT.pack_into(mem, out_ptr + 32 * j, u, err, t, nbytes, fl)
+        _u32_pack(mem, nevents_ptr, len(events))
+        return _SUCCESS
+
+    def _poll_fd(self, fd: int, tag: int) -> tuple[int, int] | None:
+        """(nbytes, flags) when ``fd`` is ready for ``tag``, None when not yet."""
+        d = self.table.get(fd)
+        if type(d) is OpenFile:
+            if not d.rights_base & Rights.POLL_FD_READWRITE and not d.rights_base & (
+                    _FD_READ | _FD_WRITE):
+                raise WasiError(_NOTCAPABLE)
+            if tag == Eventtype.FD_READ:
+                size = d.backend.fstat(d.handle).size
+                n = max(0, size - d.offset)
+                return n, (0 if n else int(Eventrwflags.FD_READWRITE_HANGUP))
+            return 0, 0
+        if type(d) is StdioFile:
+            if tag == Eventtype.FD_READ:
+                if d.source is None:
+                    raise WasiError(_BADF)
+                return (1, 0) if d.source.ready() else None
+            if d.sink is None:
+                raise WasiError(_BADF)
+            return 0, 0
+        raise WasiError(_BADF)
