@@ -1,1 +1,65 @@
-"""wasifs: a WASI preview1 host in Python with swappable virtual filesystems."""
+"""wasifs: a WASI preview1 host in Python with swappable virtual filesystems.
+
+The public API is imported lazily (PEP 562), so ``import wasifs.wasi`` or ``import wasifs.abi``
+never pulls in wasmtime or any optional dependency.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .api import GuestExitError, LinkError, Mount, RunResult, WasiHost, load_module, run
+    from .backends.memory import MemoryFileSystem
+    from .backends.native import NativeFileSystem
+    from .bind.wasmtime import GuestTrap
+    from .errors import ProcExit, WasiError, WasifsError
+
+__all__ = (
+    "__version__",
+    "run",
+    "load_module",
+    "WasiHost",
+    "Mount",
+    "RunResult",
+    "GuestExitError",
+    "GuestTrap",
+    "LinkError",
+    "MemoryFileSystem",
+    "NativeFileSystem",
+    "ProcExit",
+    "WasiError",
+    "WasifsError",
+)
+
+_LAZY = {
+    "run": "api",
+    "load_module": "api",
+    "WasiHost": "api",
+    "Mount": "api",
+    "RunResult": "api",
+    "GuestExitError": "api",
+    "LinkError": "api",
+    "GuestTrap": "bind.wasmtime",
+    "MemoryFileSystem": "backends.memory",
+    "NativeFileSystem": "backends.native",
+    "ProcExit": "errors",
+    "WasiError": "errors",
+    "WasifsError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'wasifs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
