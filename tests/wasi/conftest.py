@@ -90,11 +90,13 @@ class Guest:
 
     # conveniences -------------------------------------------------------------------
     def open(self, path: str, oflags: int = 0, rights: int = RIGHTS_ALL, fdflags: int = 0,
-             dirfd: int = 3, follow: bool = True) -> tuple[int, int]:
+             dirfd: int = 3, follow: bool = True,
+             inheriting: int = RIGHTS_ALL) -> tuple[int, int]:
         """(errno, fd)."""
         p, n = self.path(path)
         out = self.alloc(4)
-        err = self.sys.path_open(dirfd, int(follow), p, n, oflags, rights, rights, fdflags, out)
+        err = self.sys.path_open(dirfd, int(follow), p, n, oflags, rights, inheriting, fdflags,
+                                 out)
         return err, self.u32(out) if err == 0 else -1
 
     def create(self, path: str, data: bytes = b"", dirfd: int = 3) -> None:

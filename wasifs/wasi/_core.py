@@ -1057,6 +1057,27 @@ class WasiCore:
                 close_all(d.backend, r.owned)
         return _SUCCESS
 
+    # ================================================================== sockets
+    # No socket is ever preopened, and preview1 cannot create one: every descriptor a guest
+    # can name is a file, a directory or a stdio stream. Unknown fds are EBADF, others ENOTSOCK.
+    def sock_accept(self, fd: int, flags: int, result_fd_ptr: int) -> int:
+        self.table.get(fd)
+        return int(Errno.NOTSOCK)
+
+    def sock_recv(self, fd: int, ri_data_ptr: int, ri_data_len: int, ri_flags: int,
+                  ro_datalen_ptr: int, ro_flags_ptr: int) -> int:
+        self.table.get(fd)
+        return int(Errno.NOTSOCK)
+
+    def sock_send(self, fd: int, si_data_ptr: int, si_data_len: int, si_flags: int,
+                  so_datalen_ptr: int) -> int:
+        self.table.get(fd)
+        return int(Errno.NOTSOCK)
+
+    def sock_shutdown(self, fd: int, how: int) -> int:
+        self.table.get(fd)
+        return int(Errno.NOTSOCK)
+
     # ================================================================== poll
     def poll_oneoff(self, in_ptr: int, out_ptr: int, nsubscriptions: int, nevents_ptr: int) -> int:
         if nsubscriptions == 0:
