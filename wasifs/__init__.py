@@ -15,8 +15,7 @@ if TYPE_CHECKING:
     from .api import GuestExitError, LinkError, Mount, RunResult, WasiHost, load_module, run
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
-    from .bind.wasmtime import GuestTrap
-    from .errors import ProcExit, WasiError, WasifsError
+    from .errors import GuestTrap, ProcExit, WasiError, WasifsError
 
 __all__ = (
     "__version__",
@@ -43,7 +42,7 @@ _LAZY = {
     "RunResult": "api",
     "GuestExitError": "api",
     "LinkError": "api",
-    "GuestTrap": "bind.wasmtime",
+    "GuestTrap": "errors",
     "MemoryFileSystem": "backends.memory",
     "NativeFileSystem": "backends.native",
     "ProcExit": "errors",

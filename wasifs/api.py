@@ -16,8 +16,8 @@ import wasmtime
 from .abi import MODULE, SYSCALLS
 from .backends import open_backend
 from .backends._protocol import Backend
-from .bind.wasmtime import BindingMode, GuestTrap, WasmtimeBinding
-from .errors import ProcExit, WasifsError
+from .bind.wasmtime import BindingMode, WasmtimeBinding
+from .errors import GuestTrap, ProcExit, WasifsError
 from .stdio import CaptureSink, Sink, Source, as_sink, as_source
 from .vfs import Preopen
 from .wasi import WasiCore
@@ -243,6 +243,13 @@ class WasiHost:
         self._instance = instance
         self.binding.attach(instance)
 
+    def instantiate(self, linker: wasmtime.Linker, module: wasmtime.Module) -> wasmtime.Instance:
+        """Instantiate ``module`` with ``linker`` and :meth:`attach` it; a ``proc_exit`` or
+        trap in the module's start function surfaces as ``ProcExit`` / ``GuestTrap``."""
+        instance = self.binding.instantiate(linker, module)
+        self._instance = instance
+        return instance
+
     def call(self, name: str, *args: Any) -> Any:
         """Call an export of the attached instance; ``ProcExit`` and traps propagate."""
         return self.binding.invoke(name, *args)
@@ -321,13 +328,11 @@ def run(
     host.define(linker, compiled)
     trap: str | None = None
     try:
-        instance = linker.instantiate(store, compiled)
-        host.attach(instance)
+        host.instantiate(linker, compiled)
         code = host.start()
+    except ProcExit as exc:  # proc_exit in a start function
+        code = exc.code
     except GuestTrap as exc:
-        trap = str(exc)
-        code = TRAP_EXIT_CODE
-    except wasmtime.WasmtimeError as exc:  # instantiation failed (start function trapped ...)
         trap = str(exc)
         code = TRAP_EXIT_CODE
     finally:

@@ -17,6 +17,7 @@ __all__ = (
     "WasiError",
     "ProcExit",
     "WasifsError",
+    "GuestTrap",
     "MissingExtraError",
     "errno_from_exception",
     "map_oserror",
@@ -33,6 +34,21 @@ class MissingExtraError(WasifsError, ImportError):
 
     def __init__(self, feature: str, extra: str) -> None:
         super().__init__(f"{feature} needs the optional dependency: pip install 'wasifs[{extra}]'")
+
+
+class GuestTrap(WasifsError):
+    """The guest call ended with a trap that wasifs did not cause on purpose.
+
+    For example ``unreachable``, an out-of-bounds access, a stack overflow, an interrupt, or a
+    guest that calls a memory syscall without exporting a memory. ``trap_code`` is the name of
+    wasmtime's ``TrapCode`` when there is one (``"UNREACHABLE"``,
+    ``"MEMORY_OUT_OF_BOUNDS"``...), else ``None``. The engine's exception is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, trap_code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.trap_code = trap_code
 
 
 class WasiError(Exception):

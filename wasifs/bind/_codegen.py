@@ -1,0 +1,153 @@
+"""Generate one specialised trampoline per syscall from ``wasifs.abi.SYSCALLS``.
+
+The host-call hot path must not loop over argument lists or branch on value types, so the
+Python source of every trampoline is written out here, once, at import time, and compiled
+with ``exec``. Two families are generated:
+
+* **raw** trampolines have wasmtime's unchecked callback signature
+  ``(env, caller, args_and_results, nargs) -> size_t`` and read their arguments straight out of
+  the ``wasmtime_val_raw_t`` slots, seen as a ``uint64_t`` array (each slot is ``stride``
+  words wide; i32 values sit in the low half of the first word on a little-endian host);
+* **checked** trampolines are plain Python functions ``(caller, *params) -> errno`` for
+  ``wasmtime.Func(..., access_caller=True)``.
+
+Both mask i32 parameters with ``& 0xFFFFFFFF`` (guest addresses at or above 2 GiB arrive
+negative in a signed slot) and i64 parameters with ``& 0xFFFFFFFFFFFFFFFF``, so the core only
+ever sees unsigned ints, in ``SYSCALL_PARAMS`` order.
+
+Each generated *factory* takes the per-store state and the core's bound method and returns
+the trampoline closure; closures keep the hot path on fast local/cell lookups.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import index
+from typing import Any, Final
+
+from ..abi import I64, SYSCALLS
+from ..errors import ProcExit, WasiError
+
+__all__ = ("NO_MEMORY", "CHECKED_FACTORIES", "build_raw_factories", "checked_source", "raw_source")
+
+#: Syscalls that never read or write guest memory: their trampolines skip the memory refresh.
+NO_MEMORY: Final = frozenset(
+    {
+        "fd_close",
+        "fd_sync",
+        "fd_datasync",
+        "sched_yield",
+        "proc_exit",
+        "fd_renumber",
+        "fd_advise",
+        "fd_allocate",
+        "fd_fdstat_set_flags",
+        "fd_fdstat_set_rights",
+        "fd_filestat_set_size",
+        "fd_filestat_set_times",
+        "proc_raise",
+        "sock_shutdown",
+    }
+)
+
+_M32: Final = "0xFFFFFFFF"
+_M64: Final = "0xFFFFFFFFFFFFFFFF"
+
+
+def raw_source(name: str, stride: int) -> str:
+    """Python source of the raw-trampoline factory ``_factory_<name>``.
+
+    ``stride`` is ``sizeof(wasmtime_val_raw_t) // 8``: slot ``i`` starts at word ``i * stride``.
+    """
+    params, results = SYSCALLS[name]
+    lines = [
+        f"def _factory_{name}(st, method, ctx, mem_data, mem_size):",
+        f"    def {name}(env, caller, args, nargs):",
+        "        try:",
+    ]
+    argnames = []
+    for i, ty in enumerate(params):
+        # c_uint64 reads are already unsigned: only i32 slots need the mask (the high half of
+        # an i32 slot is not guaranteed to be zero).
+        word = f"args[{i * stride}]"
+        lines.append(f"            a{i} = {word}" + ("" if ty == I64 else f" & {_M32}"))
+        argnames.append(f"a{i}")
+    if name not in NO_MEMORY:
+        lines += [
+            "            m = st.mem_ref",
+            "            if m is None:",
+            "                m = st.memory_from_raw_caller(caller)",
+            "            p = mem_data(ctx, m)",
+            "            n = mem_size(ctx, m)",
+            "            if p != st.base or n != st.size:",
+            "                st.remap(p, n)",
+        ]
+    call = f"method({', '.join(argnames)})"
+    if results:
+        lines += [
+            f"            args[0] = {call}",
+            "            return 0",
+            "        except WasiError as exc:",
+            "            args[0] = exc.errno",
+            "            return 0",
+        ]
+    else:  # proc_exit: a core that returns instead of raising still ends the run
+        lines += [
+            f"            {call}",
+            f"            raise ProcExit({argnames[0] if argnames else '0'})",
+        ]
+    lines += [
+        "        except BaseException as exc:",
+        f"            return st.fail_raw({name!r}, exc, args)",
+        f"    return {name}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def checked_source(name: str) -> str:
+    """Python source of the checked-trampoline factory ``_factory_<name>``."""
+    params, results = SYSCALLS[name]
+    argnames = [f"a{i}" for i in range(len(params))]
+    lines = [
+        f"def _factory_{name}(st, method):",
+        f"    def {name}({', '.join(['caller', *argnames])}):",
+        "        try:",
+    ]
+    for i, ty in enumerate(params):
+        lines.append(f"            a{i} &= {_M64 if ty == I64 else _M32}")
+    if name not in NO_MEMORY:
+        lines.append("            st.refresh_checked(caller)")
+    call = f"method({', '.join(argnames)})"
+    if results:
+        lines += [
+            f"            return index({call})",
+            "        except WasiError as exc:",
+            "            return exc.errno",
+        ]
+    else:
+        lines += [
+            f"            {call}",
+            f"            raise ProcExit({argnames[0] if argnames else '0'})",
+        ]
+    lines += [
+        "        except BaseException as exc:",
+        f"            return st.fail_checked({name!r}, exc, ({''.join(a + ', ' for a in argnames)}))",
+        f"    return {name}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _compile(sources: dict[str, str], tag: str) -> dict[str, Callable[..., Any]]:
+    namespace: dict[str, Any] = {"WasiError": WasiError, "ProcExit": ProcExit, "index": index}
+    code = compile("".join(sources.values()), f"<wasifs.bind {tag} trampolines>", "exec")
+    exec(code, namespace)
+    return {name: namespace[f"_factory_{name}"] for name in sources}
+
+
+def build_raw_factories(stride: int) -> dict[str, Callable[..., Any]]:
+    """Compile the raw factories for a slot stride (in 8-byte words)."""
+    return _compile({name: raw_source(name, stride) for name in SYSCALLS}, "raw")
+
+
+#: name -> factory(state, method) -> checked trampoline
+CHECKED_FACTORIES: Final = _compile({name: checked_source(name) for name in SYSCALLS}, "checked")
