@@ -184,6 +184,7 @@ class _StoreState:
         handle = api.memory_t.from_buffer_copy(item.of.memory)
         self.mem_handle = handle
         self.mem_ref = ctypes.byref(handle)
+        self.base = self.size = -1  # remap on this call
         return self.mem_ref
 
     def refresh_checked(self, caller: wasmtime.Caller) -> None:
