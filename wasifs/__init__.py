@@ -12,7 +12,17 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import GuestExitError, LinkError, Mount, RunResult, WasiHost, load_module, run
+    from .api import (
+        GuestExitError,
+        GuestInstance,
+        LinkError,
+        Mount,
+        RunResult,
+        WasiHost,
+        instantiate,
+        load_module,
+        run,
+    )
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
@@ -20,8 +30,10 @@ if TYPE_CHECKING:
 __all__ = (
     "__version__",
     "run",
+    "instantiate",
     "load_module",
     "WasiHost",
+    "GuestInstance",
     "Mount",
     "RunResult",
     "GuestExitError",
@@ -37,6 +49,8 @@ __all__ = (
 _LAZY = {
     "run": "api",
     "load_module": "api",
+    "instantiate": "api",
+    "GuestInstance": "api",
     "WasiHost": "api",
     "Mount": "api",
     "RunResult": "api",

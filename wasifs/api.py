@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
+import platform
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -30,6 +33,9 @@ __all__ = (
     "LinkError",
     "default_engine",
     "load_module",
+    "module_cache_dir",
+    "instantiate",
+    "GuestInstance",
     "run",
     "TRAP_EXIT_CODE",
 )
@@ -90,7 +96,9 @@ class RunResult:
 # ---------------------------------------------------------------------------- modules
 _engine_lock = threading.Lock()
 _default_engine: wasmtime.Engine | None = None
-_module_cache: OrderedDict[tuple[int, str], wasmtime.Module] = OrderedDict()
+# (id(engine), sha256) -> (engine, module): the engine is kept so that its id stays unique
+_module_cache: OrderedDict[tuple[int, str], tuple[wasmtime.Engine, wasmtime.Module]] = \
+    OrderedDict()
 _MODULE_CACHE_SIZE = 32
 
 
@@ -131,22 +139,79 @@ def _module_bytes(source: bytes | bytearray | str | os.PathLike[str]) -> bytes:
     )
 
 
+def module_cache_dir() -> Path | None:
+    """Where compiled modules are kept between processes: ``$WASIFS_MODULE_CACHE`` (a
+    directory, or ``0``/``off`` to disable), else ``~/.cache/wasifs/modules``."""
+    env = os.environ.get("WASIFS_MODULE_CACHE")
+    if env is not None and env.strip().lower() in ("", "0", "off", "false", "no"):
+        return None
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "wasifs" / "modules"
+
+
+def _wasmtime_version() -> str:
+    try:
+        return importlib.metadata.version("wasmtime")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored copies
+        return "unknown"
+
+
+def _disk_key(digest: str) -> str:
+    return f"{digest}-wasmtime{_wasmtime_version()}-{platform.machine()}.cwasm"
+
+
+def _load_from_disk(engine: wasmtime.Engine, digest: str) -> wasmtime.Module | None:
+    cache = module_cache_dir()
+    if cache is None:
+        return None
+    path = cache / _disk_key(digest)
+    try:
+        return wasmtime.Module.deserialize_file(engine, str(path))
+    except (OSError, wasmtime.WasmtimeError):
+        return None  # missing, or compiled by an incompatible engine: compile again
+
+
+def _save_to_disk(module: wasmtime.Module, digest: str) -> None:
+    cache = module_cache_dir()
+    if cache is None:
+        return
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        data = module.serialize()
+        fd, tmp = tempfile.mkstemp(dir=cache, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, cache / _disk_key(digest))
+    except OSError:
+        pass  # a cache that cannot be written only costs the next run a compile
+
+
 def load_module(source: ModuleSource, engine: wasmtime.Engine | None = None) -> wasmtime.Module:
     """Compile (or reuse) a module: wasm bytes, WAT text, a ``.wasm``/``.wat`` path, or a
-    ``wasmtime.Module`` (returned as is). Compiled modules are kept per engine, by content."""
+    ``wasmtime.Module`` (returned as is).
+
+    Compiled modules are kept per engine by content in this process, and, for the default
+    engine, serialized under :func:`module_cache_dir` so that another process running the same
+    module does not compile it again (a cache entry from an incompatible wasmtime is ignored).
+    """
     if isinstance(source, wasmtime.Module):
         return source
+    use_disk = engine is None
     engine = engine or default_engine()
     data = _module_bytes(source)
-    key = (id(engine), hashlib.sha256(data).hexdigest())
+    digest = hashlib.sha256(data).hexdigest()
+    key = (id(engine), digest)
     with _engine_lock:
         cached = _module_cache.get(key)
         if cached is not None:
             _module_cache.move_to_end(key)
-            return cached
-    module = wasmtime.Module(engine, data)
+            return cached[1]
+    module = _load_from_disk(engine, digest) if use_disk else None
+    if module is None:
+        module = wasmtime.Module(engine, data)
+        if use_disk:
+            _save_to_disk(module, digest)
     with _engine_lock:
-        _module_cache[key] = module
+        _module_cache[key] = (engine, module)
         while len(_module_cache) > _MODULE_CACHE_SIZE:
             _module_cache.popitem(last=False)
     return module
@@ -283,6 +348,162 @@ class WasiHost:
         return sink.getvalue() if isinstance(sink, CaptureSink) else b""
 
 
+class GuestInstance:
+    """A module instantiated with WASI attached: a *command* (``start()`` runs ``_start``) or a
+    *reactor* (``_initialize`` has run; call its exports with :meth:`call` or ``exports``)."""
+
+    def __init__(self, host: WasiHost, instance: wasmtime.Instance,
+                 kind: Literal["command", "reactor"]) -> None:
+        self.host = host
+        self.instance = instance
+        self.kind: Literal["command", "reactor"] = kind
+        self._closed = False
+
+    @property
+    def store(self) -> wasmtime.Store:
+        return self.host.store
+
+    @property
+    def mounts(self) -> dict[str, Backend]:
+        return self.host.mounts
+
+    @property
+    def exports(self) -> dict[str, Any]:
+        """Exported functions as Python callables (traps become ``GuestTrap``, ``proc_exit``
+        ``ProcExit``); other exports (memories, globals, tables) as wasmtime objects."""
+        out: dict[str, Any] = {}
+        for name, item in self.instance.exports(self.store).items():
+            if isinstance(item, wasmtime.Func):
+                out[name] = _ExportedFunc(self.host, name)
+            else:
+                out[name] = item
+        return out
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call the exported function ``name``."""
+        return self.host.call(name, *args)
+
+    def start(self) -> int:
+        """Run a command's ``_start``; returns the exit code."""
+        if self.kind != "command":
+            raise LinkError("this module is a reactor (no _start export): call its exports")
+        return self.host.start()
+
+    def stdout(self) -> bytes:
+        return self.host.output(1)
+
+    def stderr(self) -> bytes:
+        return self.host.output(2)
+
+    def close(self) -> None:
+        """Close the guest's descriptors (flushes output). Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self.host.close()
+
+    def __enter__(self) -> GuestInstance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _ExportedFunc:
+    __slots__ = ("_host", "_name")
+
+    def __init__(self, host: WasiHost, name: str) -> None:
+        self._host = host
+        self._name = name
+
+    def __call__(self, *args: Any) -> Any:
+        return self._host.call(self._name, *args)
+
+    def __repr__(self) -> str:
+        return f"<guest export {self._name}>"
+
+
+def _missing_imports(linker: wasmtime.Linker, store: wasmtime.Store, names: list[str]) -> list[str]:
+    missing = []
+    for full in names:
+        mod, _, name = full.partition(".")
+        try:
+            linker.get(store, mod, name)
+        except wasmtime.WasmtimeError:
+            missing.append(full)
+    return missing
+
+
+def _setup(
+    module: ModuleSource, linker: wasmtime.Linker | None, engine: wasmtime.Engine | None,
+    **host_options: Any,
+) -> tuple[WasiHost, wasmtime.Linker, wasmtime.Module]:
+    if host_options.get("args") is None:
+        host_options["args"] = (_program_name(module),)
+    engine = engine or default_engine()
+    compiled = load_module(module, engine)
+    _wasi, other = wasi_imports(compiled)
+    store = wasmtime.Store(engine)
+    host = WasiHost(store, **host_options)
+    own_linker = linker is None
+    if linker is None:
+        linker = wasmtime.Linker(engine)
+    missing = other if own_linker else _missing_imports(linker, store, other)
+    if missing:
+        where = "" if own_linker else " nor by the linker you passed"
+        raise LinkError(
+            f"{_program_name(module)} imports " + ", ".join(missing) + ", which wasifs does "
+            f"not provide (it provides {MODULE}.*){where}; define them in a wasmtime.Linker "
+            "and pass it as linker=..."
+        )
+    host.define(linker, compiled)
+    return host, linker, compiled
+
+
+def _instantiate(host: WasiHost, linker: wasmtime.Linker, compiled: wasmtime.Module
+                 ) -> GuestInstance:
+    instance = host.instantiate(linker, compiled)
+    names = {e.name for e in compiled.exports}
+    kind: Literal["command", "reactor"] = "command" if "_start" in names else "reactor"
+    guest = GuestInstance(host, instance, kind)
+    if kind == "reactor" and "_initialize" in names:
+        host.call("_initialize")
+    return guest
+
+
+def instantiate(
+    module: ModuleSource,
+    *,
+    linker: wasmtime.Linker | None = None,
+    engine: wasmtime.Engine | None = None,
+    args: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    mounts: Mapping[str, MountSource | Mount] | None = None,
+    stdin: bytes | Source | Iterable[bytes] | Any | None = None,
+    stdout: Sink | str | Any = "capture",
+    stderr: Sink | str | Any = "capture",
+    binding: BindingMode = "auto",
+    strict: bool = False,
+    fd_limit: int = 4096,
+) -> GuestInstance:
+    """Instantiate a module with exactly the preview1 functions it imports.
+
+    Imports from other modules must already be defined in ``linker`` (your own
+    ``wasmtime.Linker``, made from the same ``engine``; wasifs adds its functions to it, which
+    ties it to this instance's store). A missing import raises :class:`LinkError` naming it.
+    A reactor's ``_initialize`` is called before this returns.
+    """
+    host, linker, compiled = _setup(
+        module, linker, engine, args=args, env=env, mounts=mounts, stdin=stdin, stdout=stdout,
+        stderr=stderr, binding=binding, strict=strict, fd_limit=fd_limit)
+    return _instantiate(host, linker, compiled)
+
+
+def _program_name(module: ModuleSource) -> str:
+    if isinstance(module, (str, os.PathLike)) and not str(module).lstrip().startswith("("):
+        return os.path.basename(os.fspath(module))
+    return "main.wasm"
+
+
 def run(
     module: ModuleSource,
     *,
@@ -296,6 +517,7 @@ def run(
     strict: bool = False,
     check: bool = False,
     engine: wasmtime.Engine | None = None,
+    linker: wasmtime.Linker | None = None,
     fd_limit: int = 4096,
 ) -> RunResult:
     """Run a WASI command module to completion and return its :class:`RunResult`.
@@ -306,31 +528,20 @@ def run(
     guest sees exactly ``env`` as its environment. ``stdin`` is bytes, a binary file, an
     iterable of byte chunks or ``"inherit"``; ``stdout``/``stderr`` are ``"capture"``
     (default), ``"inherit"``, ``None`` (discard), a binary file, or a callable.
-    ``check=True`` raises :class:`GuestExitError` on a non-zero exit or a trap.
+    ``check=True`` raises :class:`GuestExitError` on a non-zero exit or a trap. Imports other
+    than WASI must be defined in ``linker`` (see :func:`instantiate`).
     """
-    if args is None:
-        name = os.path.basename(os.fspath(module)) if isinstance(module, (str, os.PathLike)) \
-            and not str(module).lstrip().startswith("(") else "main.wasm"
-        args = (name,)
-    engine = engine or default_engine()
-    compiled = load_module(module, engine)
-    wasi, other = wasi_imports(compiled)
-    if other:
-        raise LinkError(
-            "the module imports " + ", ".join(other) + ", which wasifs does not provide "
-            f"(it provides {MODULE}.*); define them in your own wasmtime.Linker and use "
-            "wasifs.WasiHost to add WASI to it"
-        )
-    store = wasmtime.Store(engine)
-    host = WasiHost(store, args=args, env=env, mounts=mounts, stdin=stdin, stdout=stdout,
-                    stderr=stderr, binding=binding, strict=strict, fd_limit=fd_limit)
-    linker = wasmtime.Linker(engine)
-    host.define(linker, compiled)
+    host, linker, compiled = _setup(
+        module, linker, engine, args=args, env=env, mounts=mounts, stdin=stdin, stdout=stdout,
+        stderr=stderr, binding=binding, strict=strict, fd_limit=fd_limit)
     trap: str | None = None
     try:
-        host.instantiate(linker, compiled)
-        code = host.start()
-    except ProcExit as exc:  # proc_exit in a start function
+        guest = _instantiate(host, linker, compiled)
+        if guest.kind != "command":
+            raise LinkError(f"{_program_name(module)} is a reactor (it exports no _start): "
+                            "use wasifs.instantiate() and call its exports")
+        code = guest.start()
+    except ProcExit as exc:  # proc_exit in a start section
         code = exc.code
     except GuestTrap as exc:
         trap = str(exc)

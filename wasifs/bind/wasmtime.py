@@ -100,18 +100,16 @@ def raw_mode_available() -> tuple[bool, str]:
     return api is not None, why
 
 
-_FUNCTYPES: dict[str, wasmtime.FuncType] = {}
-
-
 def syscall_functype(name: str) -> wasmtime.FuncType:
-    """The ``wasmtime.FuncType`` of a preview1 import, built once from ``abi.SYSCALLS``."""
-    ty = _FUNCTYPES.get(name)
-    if ty is None:
-        params, results = SYSCALLS[name]
-        vt = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
-        ty = wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
-        _FUNCTYPES[name] = ty
-    return ty
+    """A new ``wasmtime.FuncType`` for a preview1 import, from ``abi.SYSCALLS``.
+
+    Not cached: wasmtime registers a function type with the first engine that uses it, and a
+    type registered with one engine must not be used with another (a Rust assertion aborts the
+    process), so each ``define`` builds its own.
+    """
+    params, results = SYSCALLS[name]
+    vt = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+    return wasmtime.FuncType([vt[p] for p in params], [vt[r] for r in results])
 
 
 def _describe(name: str, values: tuple[int, ...]) -> str:

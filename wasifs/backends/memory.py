@@ -1,0 +1,440 @@
+"""The in-memory backend: a per-instance POSIX inode tree.
+
+Not fsspec's ``MemoryFileSystem`` (whose store is one class-level dict shared by every
+instance, with pseudo-directories): each :class:`MemoryFileSystem` owns its tree, with real
+directories, hard links (``nlink``), symlinks stored verbatim, stable inode numbers and
+nanosecond times updated as POSIX says (a write marks mtime and ctime, a read atime, a
+namespace change the parent's mtime and ctime, ...).
+
+A handle is the inode object itself: ``close`` does nothing, a lookup is a dict access, and
+a file's data is one ``bytearray`` that :meth:`MemoryFileSystem.pread` copies straight into
+the caller's buffer (one copy) and :meth:`MemoryFileSystem.pwrite` slice-assigns into
+(appends are amortised O(n), as ``bytearray`` over-allocates). Permission bits are stored and
+reported but not enforced (there is one user). Thread safety comes from the GIL: every data
+operation is a single ``bytearray`` operation; namespace changes are not atomic against
+concurrent namespace changes from other threads.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+from stat import S_IFDIR, S_IFLNK, S_IFREG
+from time import time_ns as _now
+from typing import Any
+
+from ._fsspec import HandleFileSystem
+from ._protocol import DirEntry, Stat
+
+__all__ = ("MemoryFileSystem",)
+
+_EROFS = errno.EROFS
+
+#: st_dev numbers of memory filesystems: "wasi" in the high half, a serial in the low one, so
+#: that they never collide with each other (and are unlikely to collide with a host device).
+_DEVICES = itertools.count((0x77617369 << 32) + 1)
+
+
+def _error(code: int, name: str | None = None) -> OSError:
+    """``OSError`` of the subclass Python picks for ``code`` (``FileNotFoundError`` ...)."""
+    if name is None:
+        return OSError(code, os.strerror(code))
+    return OSError(code, os.strerror(code), name)
+
+
+class _Inode:
+    __slots__ = ("ino", "mode", "nlink", "atime", "mtime", "ctime")
+
+    ino: int
+    mode: int
+    nlink: int
+    atime: int
+    mtime: int
+    ctime: int
+
+    def __init__(self, ino: int, mode: int, now: int) -> None:
+        self.ino = ino
+        self.mode = mode
+        self.nlink = 1
+        self.atime = self.mtime = self.ctime = now
+
+
+class _File(_Inode):
+    __slots__ = ("data",)
+
+    def __init__(self, ino: int, mode: int, now: int) -> None:
+        super().__init__(ino, mode, now)
+        self.data = bytearray()
+
+    def __repr__(self) -> str:
+        return f"<memory file ino={self.ino} size={len(self.data)} nlink={self.nlink}>"
+
+
+class _Dir(_Inode):
+    __slots__ = ("children", "parent")
+
+    def __init__(self, ino: int, mode: int, now: int, parent: _Dir | None) -> None:
+        super().__init__(ino, mode, now)
+        self.nlink = 2
+        self.children: dict[str, _Inode] = {}
+        #: The containing directory (None for the root); used to refuse moving a directory
+        #: into its own subtree.
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"<memory dir ino={self.ino} entries={len(self.children)} nlink={self.nlink}>"
+
+
+class _Link(_Inode):
+    __slots__ = ("target", "size")
+
+    def __init__(self, ino: int, now: int, target: str) -> None:
+        super().__init__(ino, S_IFLNK | 0o777, now)
+        self.target = target
+        self.size = len(target.encode("utf-8", "surrogateescape"))
+
+    def __repr__(self) -> str:
+        return f"<memory symlink ino={self.ino} -> {self.target!r}>"
+
+
+def _restore(cls: type[MemoryFileSystem], args: tuple[Any, ...], kwargs: dict[str, Any],
+             readonly: bool, root: _Dir, last_ino: int) -> MemoryFileSystem:
+    """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree."""
+    fs = cls(*args, **kwargs)
+    fs._root = root
+    fs._last_ino = last_ino
+    fs.readonly = readonly
+    return fs
+
+
+class MemoryFileSystem(HandleFileSystem):
+    """An isolated in-memory filesystem with POSIX semantics; also an fsspec filesystem
+    (protocol ``"wasifs-memory"``).
+
+    ``readonly`` (also settable later, for example after populating the tree) makes every
+    mutation raise ``OSError(errno.EROFS)``. ``max_file_size`` caps a file's size (``EFBIG``
+    beyond it); running out of memory while growing a file raises ``ENOSPC``.
+    ``auto_mkdir`` is the fsspec option (see :class:`HandleFileSystem`).
+
+    Pickling (and ``copy.deepcopy``) gives an independent snapshot of the tree.
+    """
+
+    protocol = "wasifs-memory"
+
+    #: The largest size a file may reach (bytes).
+    max_file_size: int = (1 << 63) - 1
+
+    def __init__(self, readonly: bool = False, *, auto_mkdir: bool = False,
+                 **storage_options: Any) -> None:
+        super().__init__(auto_mkdir=auto_mkdir, **storage_options)
+        self.readonly = bool(readonly)
+        self._dev = next(_DEVICES)
+        self._token = os.urandom(16).hex()
+        self._last_ino = 1
+        self._root = _Dir(1, S_IFDIR | 0o755, _now(), None)
+
+    @property
+    def _fs_token(self) -> str:
+        # Each instance is its own storage: never equal to (or hashed like) another one.
+        return self._token
+
+    @property
+    def fsid(self) -> str:
+        return f"wasifs-memory-{self._token}"
+
+    def __repr__(self) -> str:
+        ro = "readonly=True, " if self.readonly else ""
+        return f"<MemoryFileSystem {ro}dev={self._dev:#x}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.storage_args, self.storage_options,
+                           self.readonly, self._root, self._last_ino))
+
+    def _next_ino(self) -> int:
+        self._last_ino += 1
+        return self._last_ino
+
+    def _grow(self, data: bytearray, count: int) -> None:
+        """Append ``count`` zero bytes to ``data``."""
+        if len(data) + count > self.max_file_size:
+            raise _error(errno.EFBIG)
+        try:
+            data += bytes(count)  # calloc'ed: no second physical copy of the zeros
+        except MemoryError:
+            raise _error(errno.ENOSPC) from None
+
+    # --- handles ---------------------------------------------------------------------
+    def root(self) -> _Dir:
+        """The root directory (handles are the inodes themselves)."""
+        return self._root
+
+    def opendir(self, dir: _Dir, name: str) -> _Dir:
+        node = dir.children.get(name)
+        if type(node) is _Dir:
+            return node
+        if node is None:
+            raise _error(errno.ENOENT, name)
+        raise _error(errno.ELOOP if type(node) is _Link else errno.ENOTDIR, name)
+
+    def open_file(self, dir: _Dir, name: str, *, read: bool, write: bool,
+                  create: bool = False, exclusive: bool = False, truncate: bool = False,
+                  mode: int = 0o666) -> _File:
+        """The file inode. ``read``/``write`` are not enforced on the handle (the VFS checks
+        rights); ``write``/``truncate`` on a read-only filesystem raise ``EROFS``."""
+        node = dir.children.get(name)
+        if node is None:
+            if not create:
+                raise _error(errno.ENOENT, name)
+            if self.readonly:
+                raise _error(_EROFS, name)
+            if dir.nlink == 0:
+                raise _error(errno.ENOENT, name)  # the directory was removed
+            now = _now()
+            new = _File(self._next_ino(), S_IFREG | (mode & 0o7777), now)
+            dir.children[name] = new
+            dir.mtime = dir.ctime = now
+            return new
+        if create and exclusive:
+            raise _error(errno.EEXIST, name)
+        t = type(node)
+        if t is not _File:
+            raise _error(errno.ELOOP if t is _Link else errno.EISDIR, name)
+        if (write or truncate) and self.readonly:
+            raise _error(_EROFS, name)
+        if truncate:
+            node.data.clear()  # type: ignore[attr-defined]
+            node.mtime = node.ctime = _now()
+        return node  # type: ignore[return-value]
+
+    def close(self, handle: Any) -> None:
+        """Nothing to give back."""
+
+    def same(self, a: Any, b: Any) -> bool:
+        return a is b
+
+    # --- metadata --------------------------------------------------------------------
+    def fstat(self, handle: Any) -> Stat:
+        t = type(handle)
+        size = len(handle.data) if t is _File else (handle.size if t is _Link else 0)
+        return Stat(self._dev, handle.ino, handle.mode, handle.nlink, size,
+                    handle.atime, handle.mtime, handle.ctime)
+
+    def lstat(self, dir: _Dir, name: str) -> Stat:
+        node = dir.children.get(name)
+        if node is None:
+            raise _error(errno.ENOENT, name)
+        return self.fstat(node)
+
+    def readlink(self, dir: _Dir, name: str) -> str:
+        node = dir.children.get(name)
+        if type(node) is _Link:
+            node.atime = _now()
+            return node.target
+        raise _error(errno.ENOENT if node is None else errno.EINVAL, name)
+
+    def listdir(self, dir: _Dir) -> list[DirEntry]:
+        """Entries in creation order (a rename onto an existing name keeps its place)."""
+        dir.atime = _now()
+        return [DirEntry(name, node.ino, node.mode) for name, node in dir.children.items()]
+
+    def set_times(self, dir: _Dir, name: str, atime_ns: int | None,
+                  mtime_ns: int | None) -> None:
+        node = dir.children.get(name)
+        if node is None:
+            raise _error(errno.ENOENT, name)
+        self.fset_times(node, atime_ns, mtime_ns)
+
+    def fset_times(self, handle: Any, atime_ns: int | None, mtime_ns: int | None) -> None:
+        if self.readonly:
+            raise _error(_EROFS)
+        if atime_ns is None and mtime_ns is None:
+            return
+        if atime_ns is not None:
+            handle.atime = atime_ns
+        if mtime_ns is not None:
+            handle.mtime = mtime_ns
+        handle.ctime = _now()
+
+    # --- file data -------------------------------------------------------------------
+    def pread(self, file: _File, buf: memoryview, offset: int) -> int:
+        data = file.data
+        if offset < 0:
+            raise _error(errno.EINVAL)
+        n = len(data) - offset
+        if n > len(buf):
+            n = len(buf)
+        if n <= 0:
+            return 0
+        with memoryview(data) as view:  # released at once: the bytearray stays resizable
+            buf[:n] = view[offset:offset + n]
+        file.atime = _now()
+        return n
+
+    def pwrite(self, file: _File, data: memoryview | bytes, offset: int) -> int:
+        if self.readonly:
+            raise _error(_EROFS)
+        if offset < 0:
+            raise _error(errno.EINVAL)
+        n = len(data)
+        if not n:
+            return 0
+        d = file.data
+        end = offset + n
+        size = len(d)
+        if end > size:
+            if end > self.max_file_size:
+                raise _error(errno.EFBIG)
+            if offset > size:
+                self._grow(d, offset - size)
+        d[offset:end] = data
+        file.mtime = file.ctime = _now()
+        return n
+
+    def append(self, file: _File, data: memoryview | bytes) -> tuple[int, int]:
+        if self.readonly:
+            raise _error(_EROFS)
+        d = file.data
+        n = len(data)
+        if n:
+            if len(d) + n > self.max_file_size:
+                raise _error(errno.EFBIG)
+            d += data
+            file.mtime = file.ctime = _now()
+        return n, len(d)
+
+    def ftruncate(self, file: _File, size: int) -> None:
+        if self.readonly:
+            raise _error(_EROFS)
+        if size < 0:
+            raise _error(errno.EINVAL)
+        d = file.data
+        current = len(d)
+        if size < current:
+            del d[size:]
+        elif size > current:
+            self._grow(d, size - current)
+        file.mtime = file.ctime = _now()
+
+    def fsync(self, file: Any, dataonly: bool = False) -> None:
+        """Nothing to flush."""
+
+    def allocate(self, file: _File, offset: int, length: int) -> None:
+        if self.readonly:
+            raise _error(_EROFS)
+        if offset < 0 or length <= 0:
+            raise _error(errno.EINVAL)
+        d = file.data
+        end = offset + length
+        if end > len(d):
+            self._grow(d, end - len(d))
+            file.mtime = file.ctime = _now()
+
+    # --- namespace -------------------------------------------------------------------
+    def mkdir(self, dir: _Dir, name: str, mode: int = 0o777) -> None:
+        if name in dir.children:
+            raise _error(errno.EEXIST, name)
+        if self.readonly:
+            raise _error(_EROFS, name)
+        if dir.nlink == 0:
+            raise _error(errno.ENOENT, name)
+        now = _now()
+        dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777), now, dir)
+        dir.nlink += 1
+        dir.mtime = dir.ctime = now
+
+    def rmdir(self, dir: _Dir, name: str) -> None:
+        if self.readonly:
+            raise _error(_EROFS, name)
+        node = dir.children.get(name)
+        if node is None:
+            raise _error(errno.ENOENT, name)
+        if type(node) is not _Dir:
+            raise _error(errno.ENOTDIR, name)
+        if node.children:
+            raise _error(errno.ENOTEMPTY, name)
+        del dir.children[name]
+        node.nlink = 0
+        dir.nlink -= 1
+        dir.mtime = dir.ctime = node.ctime = _now()
+
+    def unlink(self, dir: _Dir, name: str) -> None:
+        if self.readonly:
+            raise _error(_EROFS, name)
+        node = dir.children.get(name)
+        if node is None:
+            raise _error(errno.ENOENT, name)
+        if type(node) is _Dir:
+            raise _error(errno.EISDIR, name)
+        del dir.children[name]
+        node.nlink -= 1
+        dir.mtime = dir.ctime = node.ctime = _now()
+
+    def rename(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
+        if self.readonly:
+            raise _error(_EROFS, src)
+        node = src_dir.children.get(src)
+        if node is None:
+            raise _error(errno.ENOENT, src)
+        if dst_dir.nlink == 0:
+            raise _error(errno.ENOENT, dst)
+        old = dst_dir.children.get(dst)
+        if old is node:
+            return  # the same file (same name, or two hard links): nothing to do
+        if type(node) is _Dir:
+            ancestor: _Dir | None = dst_dir
+            while ancestor is not None:
+                if ancestor is node:
+                    raise _error(errno.EINVAL, dst)  # into its own subtree
+                ancestor = ancestor.parent
+            if old is not None:
+                if type(old) is not _Dir:
+                    raise _error(errno.ENOTDIR, dst)
+                if old.children:
+                    raise _error(errno.ENOTEMPTY, dst)
+        elif type(old) is _Dir:
+            raise _error(errno.EISDIR, dst)
+        now = _now()
+        if old is not None:
+            if type(old) is _Dir:
+                old.nlink = 0
+                dst_dir.nlink -= 1
+            else:
+                old.nlink -= 1
+            old.ctime = now
+        del src_dir.children[src]
+        dst_dir.children[dst] = node
+        if type(node) is _Dir and src_dir is not dst_dir:
+            src_dir.nlink -= 1
+            dst_dir.nlink += 1
+            node.parent = dst_dir
+        node.ctime = now
+        src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
+
+    def link(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
+        node = src_dir.children.get(src)
+        if node is None:
+            raise _error(errno.ENOENT, src)
+        if dst in dst_dir.children:
+            raise _error(errno.EEXIST, dst)
+        if type(node) is _Dir:
+            raise _error(errno.EPERM, src)
+        if self.readonly:
+            raise _error(_EROFS, dst)
+        if dst_dir.nlink == 0:
+            raise _error(errno.ENOENT, dst)
+        now = _now()
+        dst_dir.children[dst] = node
+        node.nlink += 1
+        node.ctime = dst_dir.mtime = dst_dir.ctime = now
+
+    def symlink(self, target: str, dir: _Dir, name: str) -> None:
+        if name in dir.children:
+            raise _error(errno.EEXIST, name)
+        if self.readonly:
+            raise _error(_EROFS, name)
+        if not target or dir.nlink == 0:
+            raise _error(errno.ENOENT, name)
+        now = _now()
+        dir.children[name] = _Link(self._next_ino(), now, target)
+        dir.mtime = dir.ctime = now

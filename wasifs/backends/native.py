@@ -1,0 +1,557 @@
+"""A host directory as a backend, confined with descriptor-relative system calls.
+
+:class:`NativeFileSystem` serves a directory of the host. Confinement does not rest on path
+strings: every directory handle owns an open host directory descriptor, and every operation is
+a ``*at`` call (``dir_fd=``) on one single name inside such a descriptor, never following a
+symlink (``O_NOFOLLOW``, ``follow_symlinks=False``, ``AT_SYMLINK_NOFOLLOW``). The VFS above
+resolves paths one component at a time through :meth:`NativeFileSystem.opendir`, which refuses
+to step through a symlink (``ELOOP``), so neither a symlink planted in the tree nor a directory
+swapped for a symlink by another process between two calls can lead outside the root: a handle
+keeps pointing at the directory it was opened on, wherever that directory moves.
+
+Names are checked defensively even though the VFS never passes ``/``, ``.``, ``..`` or an
+empty name: this class is a security boundary.
+
+The semantics are the host kernel's (Linux first, any POSIX system with ``dir_fd`` support
+works): where POSIX lets kernels differ, a few results are normalised to what the
+:class:`~wasifs.backends._protocol.Backend` protocol documents (see the method docstrings).
+
+This module knows nothing of WASI: it raises ``OSError`` with host errnos.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as _stat
+import threading
+from typing import Any, ClassVar, Final
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX (Windows): refused at construction
+    fcntl = None  # type: ignore[assignment]
+
+from ._fsspec import HandleFileSystem
+from ._protocol import DirEntry, Stat
+
+__all__ = ("NativeFileSystem", "NativeDir", "NativeFile", "NativeUnsupportedError")
+
+_O_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
+_O_DIRECTORY: Final = getattr(os, "O_DIRECTORY", 0)
+_O_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
+_O_NONBLOCK: Final = getattr(os, "O_NONBLOCK", 0)
+_O_PATH: Final = getattr(os, "O_PATH", 0)  # Linux: a descriptor usable only as a dir_fd
+_O_NOCTTY: Final = getattr(os, "O_NOCTTY", 0)
+
+_DIR_FLAGS: Final = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+_FILE_BASE_FLAGS: Final = _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK | _O_NOCTTY
+
+_HAVE_PREADV: Final = hasattr(os, "preadv")
+if _HAVE_PREADV:
+    _preadv = os.preadv  # bound once: pread is the hot path
+_HAVE_FDATASYNC: Final = hasattr(os, "fdatasync")
+_HAVE_FALLOCATE: Final = hasattr(os, "posix_fallocate")
+# posix_fallocate is not supported by some filesystems: grow with ftruncate instead.
+_FALLOCATE_UNSUPPORTED: Final = frozenset(
+    e for e in (getattr(errno, "EOPNOTSUPP", None), getattr(errno, "ENOTSUP", None),
+                getattr(errno, "ENOSYS", None)) if e is not None
+)
+# O_NOFOLLOW on a symlink: ELOOP on Linux and macOS, EMLINK on FreeBSD; with O_DIRECTORY,
+# Linux checks "is a directory" first and says ENOTDIR.
+_MAYBE_SYMLINK_ERRNOS: Final = frozenset(
+    e for e in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR, getattr(errno, "EFTYPE", None))
+    if e is not None
+)
+_BAD_NAMES: Final = frozenset(("", ".", ".."))
+
+
+class NativeUnsupportedError(NotImplementedError):
+    """This platform lacks the descriptor-relative calls the native backend relies on."""
+
+
+def _missing_features() -> list[str]:
+    """What this platform lacks for confined descriptor-relative access (empty on Linux)."""
+    missing = [f"os.{name}" for name in ("O_NOFOLLOW", "O_DIRECTORY") if not hasattr(os, name)]
+    if fcntl is None:
+        missing.append("the fcntl module")
+    missing.extend(f"os.{func}(dir_fd=...)" for func in (
+        "open", "stat", "readlink", "mkdir", "rmdir", "unlink", "rename", "link", "symlink",
+        "utime") if getattr(os, func, None) not in os.supports_dir_fd)
+    missing.extend(f"os.{func}(follow_symlinks=False)" for func in ("stat", "link", "utime")
+                   if getattr(os, func, None) not in os.supports_follow_symlinks)
+    missing.extend(f"os.{func}(<file descriptor>)" for func in ("scandir", "utime", "stat")
+                   if getattr(os, func, None) not in os.supports_fd)
+    return missing
+
+
+def _check_name(name: str) -> None:
+    """Refuse a name that is not a single path component (a security boundary)."""
+    if name in _BAD_NAMES or "/" in name or "\x00" in name:
+        raise OSError(errno.EINVAL, f"not a single path component: {name!r}")
+
+
+def _to_stat(st: os.stat_result) -> Stat:
+    return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size,
+                st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _erofs(op: str) -> OSError:
+    return OSError(errno.EROFS, f"{op}: the native file system is mounted read-only")
+
+
+def _special_file(name: str) -> PermissionError:
+    return PermissionError(errno.EACCES, "the native backend opens only regular files "
+                           "(not FIFOs, sockets or devices)", name)
+
+
+class _Handle:
+    """An owned host descriptor, closed once: by ``close()`` or, as a safety net, on
+    garbage collection."""
+
+    __slots__ = ("_fd", "_ident")
+
+    def __init__(self, fd: int, ident: tuple[int, int] | None = None) -> None:
+        self._fd = fd
+        self._ident = ident
+
+    @property
+    def closed(self) -> bool:
+        """Whether the descriptor was given back."""
+        return self._fd < 0
+
+    def fileno(self) -> int:
+        """The host descriptor (``ValueError`` once closed)."""
+        if self._fd < 0:
+            raise ValueError("I/O operation on a closed native handle")
+        return self._fd
+
+    def ident(self) -> tuple[int, int]:
+        """``(st_dev, st_ino)`` of the open file (cached: it never changes)."""
+        ident = self._ident
+        if ident is None:
+            st = os.fstat(self._fd)
+            ident = self._ident = (st.st_dev, st.st_ino)
+        return ident
+
+    def close(self) -> None:
+        """Close the descriptor; a second call does nothing."""
+        fd = self._fd
+        if fd >= 0:
+            self._fd = -1
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._fd = -1
+            try:
+                os.close(fd)
+            except Exception:  # noqa: BLE001 - interpreter shutdown or a bad fd: nothing to do
+                pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._fd < 0 else f"fd={self._fd}"
+        return f"<{type(self).__name__} {state}>"
+
+
+class NativeDir(_Handle):
+    """A directory handle: an open host directory descriptor (``O_DIRECTORY|O_NOFOLLOW``).
+
+    ``listable`` is False for a directory opened search-only (Linux ``O_PATH``, used when the
+    directory is not readable): it can be walked through but not listed.
+    """
+
+    __slots__ = ("_lock", "listable")
+
+    def __init__(self, fd: int, listable: bool = True) -> None:
+        super().__init__(fd)
+        self.listable = listable
+        self._lock = threading.Lock()  # guards the descriptor's directory offset (listdir)
+
+
+class NativeFile(_Handle):
+    """A regular-file handle: an open host descriptor (``O_NOFOLLOW``)."""
+
+    __slots__ = ("_lock", "_append_mode", "writable", "readable")
+
+    def __init__(self, fd: int, ident: tuple[int, int], readable: bool, writable: bool) -> None:
+        super().__init__(fd, ident)
+        self.readable = readable
+        self.writable = writable
+        self._append_mode = False  # whether O_APPEND is currently set on the descriptor
+        self._lock = threading.Lock()  # makes the O_APPEND toggle and the write one step
+
+
+class NativeFileSystem(HandleFileSystem):
+    """A host directory, confined: nothing reachable through it lies outside ``root``.
+
+    Also an fsspec filesystem (protocol ``"wasifs-native"``, paths taken from ``root``, see
+    :class:`~wasifs.backends._fsspec.HandleFileSystem`; ``auto_mkdir`` is its option).
+
+    ``root`` itself is trusted (opened once at construction, symlinks in that path followed);
+    everything below it is reached only through descriptor-relative calls that never follow
+    a symlink. With ``readonly=True`` every mutation raises ``OSError(errno.EROFS)`` before
+    touching the host and files are opened read-only.
+
+    Raises :class:`NativeUnsupportedError` on a platform without ``dir_fd`` support,
+    ``NotADirectoryError``/``FileNotFoundError`` when ``root`` is not a directory.
+    """
+
+    protocol: ClassVar[str | tuple[str, ...]] = "wasifs-native"
+
+    readonly: bool
+
+    def __init__(self, root: str | os.PathLike[str], readonly: bool = False, *,
+                 auto_mkdir: bool = False, **storage_options: Any) -> None:
+        missing = _missing_features()
+        if missing:
+            raise NativeUnsupportedError(
+                "the native backend needs POSIX descriptor-relative calls; this platform "
+                "lacks: " + ", ".join(missing))
+        super().__init__(auto_mkdir=auto_mkdir, **storage_options)
+        self.root_path: str = os.path.abspath(os.fspath(root))
+        self.readonly = bool(readonly)
+        try:
+            self._root = NativeDir(os.open(self.root_path,
+                                           os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC))
+        except PermissionError:
+            if not _O_PATH:
+                raise
+            self._root = NativeDir(os.open(self.root_path, _O_PATH | _O_DIRECTORY | _O_CLOEXEC),
+                                   listable=False)
+
+    @property
+    def fsid(self) -> str:
+        """fsspec's filesystem identity: the host directory."""
+        return f"wasifs-native:{self.root_path}"
+
+    def __repr__(self) -> str:
+        ro = ", readonly=True" if self.readonly else ""
+        return f"NativeFileSystem({self.root_path!r}{ro})"
+
+    # --- handles -------------------------------------------------------------------------
+    def _reopen_dir(self, dir_fd: int) -> NativeDir:
+        """A new handle (its own open file description) on the directory ``dir_fd``."""
+        try:
+            return NativeDir(os.open(".", _DIR_FLAGS, dir_fd=dir_fd))
+        except PermissionError:
+            if not _O_PATH:
+                raise
+            return NativeDir(os.open(".", _O_PATH | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd),
+                             listable=False)
+
+    def root(self) -> NativeDir:
+        """A new directory handle on the root."""
+        return self._reopen_dir(self._root._fd)
+
+    def _symlink_error(self, exc: OSError, dir: NativeDir, name: str) -> OSError:
+        """``exc`` from an ``O_NOFOLLOW`` open, made ``ELOOP`` when ``name`` is a symlink
+        (the errno differs per kernel; the check only picks the errno, it opens nothing)."""
+        try:
+            st = os.stat(name, dir_fd=dir._fd, follow_symlinks=False)
+        except OSError:
+            return exc
+        if _stat.S_ISLNK(st.st_mode):
+            return OSError(errno.ELOOP, f"{name!r} is a symbolic link (not followed)", name)
+        return exc
+
+    def opendir(self, dir: NativeDir, name: str) -> NativeDir:
+        """A handle on the directory ``name`` in ``dir``. ``ELOOP`` on a symlink,
+        ``NotADirectoryError`` on anything else that is not a directory."""
+        _check_name(name)
+        try:
+            return NativeDir(os.open(name, _DIR_FLAGS, dir_fd=dir._fd))
+        except PermissionError:
+            if not _O_PATH:
+                raise
+            flags = _O_PATH | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
+            try:
+                return NativeDir(os.open(name, flags, dir_fd=dir._fd), listable=False)
+            except OSError as exc:
+                if exc.errno in _MAYBE_SYMLINK_ERRNOS:
+                    raise self._symlink_error(exc, dir, name) from None
+                raise
+        except OSError as exc:
+            if exc.errno in _MAYBE_SYMLINK_ERRNOS:
+                raise self._symlink_error(exc, dir, name) from None
+            raise
+
+    def open_file(self, dir: NativeDir, name: str, *, read: bool, write: bool,
+                  create: bool = False, exclusive: bool = False, truncate: bool = False,
+                  mode: int = 0o666) -> NativeFile:
+        """A handle on the regular file ``name`` in ``dir`` (``ELOOP`` on a symlink,
+        ``IsADirectoryError`` on a directory, ``PermissionError`` on a special file such as
+        a FIFO or a device, which this backend does not open)."""
+        _check_name(name)
+        if self.readonly and (write or create or truncate):
+            raise _erofs(f"open {name!r} for writing")
+        flags = _FILE_BASE_FLAGS
+        if write:
+            flags |= os.O_RDWR if read else os.O_WRONLY
+        else:
+            flags |= os.O_RDONLY
+        if create:
+            flags |= os.O_CREAT
+            if exclusive:
+                flags |= os.O_EXCL
+        if truncate:
+            flags |= os.O_TRUNC
+        try:
+            # O_NONBLOCK: opening a FIFO must not block; cleared below for regular files.
+            fd = os.open(name, flags, mode, dir_fd=dir._fd)
+        except OSError as exc:
+            if exc.errno in _MAYBE_SYMLINK_ERRNOS and exc.errno != errno.ENOTDIR:
+                raise self._symlink_error(exc, dir, name) from None
+            if exc.errno == errno.ENXIO:  # a FIFO without reader, a socket, a device
+                raise _special_file(name) from exc
+            raise
+        try:
+            st = os.fstat(fd)
+            if not _stat.S_ISREG(st.st_mode):
+                if _stat.S_ISDIR(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
+                raise _special_file(name)
+            fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK (no other status flag set)
+        except BaseException:
+            os.close(fd)
+            raise
+        return NativeFile(fd, (st.st_dev, st.st_ino), read, write)
+
+    def close(self, handle: NativeDir | NativeFile) -> None:
+        """Give back a handle (closes its descriptor). Never raises."""
+        try:
+            handle.close()
+        except Exception:  # noqa: BLE001 - the protocol promises close never raises
+            pass
+
+    def same(self, a: NativeDir | NativeFile, b: NativeDir | NativeFile) -> bool:
+        """Whether two handles are on the same inode."""
+        return a is b or a.ident() == b.ident()
+
+    # --- metadata ------------------------------------------------------------------------
+    def fstat(self, handle: NativeDir | NativeFile) -> Stat:
+        """Stat an open handle."""
+        return _to_stat(os.fstat(handle._fd))
+
+    def lstat(self, dir: NativeDir, name: str) -> Stat:
+        """Stat ``name`` in ``dir``, never following a symlink."""
+        _check_name(name)
+        return _to_stat(os.stat(name, dir_fd=dir._fd, follow_symlinks=False))
+
+    def readlink(self, dir: NativeDir, name: str) -> str:
+        """The target of the symlink ``name`` (``EINVAL`` when it is not one)."""
+        _check_name(name)
+        return os.readlink(name, dir_fd=dir._fd)
+
+    def listdir(self, dir: NativeDir) -> list[DirEntry]:
+        """The entries of ``dir`` sorted by name, without ``.`` and ``..``."""
+        if not dir.listable:
+            raise PermissionError(errno.EACCES, "Permission denied: directory not readable")
+        entries: list[DirEntry] = []
+        append = entries.append
+        with dir._lock, os.scandir(dir._fd) as it:  # scandir dups the fd, rewinds after
+            for entry in it:
+                try:
+                    if entry.is_symlink():
+                        kind = _stat.S_IFLNK
+                    elif entry.is_dir(follow_symlinks=False):
+                        kind = _stat.S_IFDIR
+                    elif entry.is_file(follow_symlinks=False):
+                        kind = _stat.S_IFREG
+                    else:
+                        kind = _stat.S_IFMT(entry.stat(follow_symlinks=False).st_mode)
+                    ino = entry.inode()
+                except FileNotFoundError:  # removed while listing
+                    continue
+                append(DirEntry(entry.name, ino, kind))
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    def set_times(self, dir: NativeDir, name: str, atime_ns: int | None,
+                  mtime_ns: int | None) -> None:
+        """Set the times of ``name`` itself (a symlink's own times, never its target's)."""
+        _check_name(name)
+        if self.readonly:
+            raise _erofs(f"set times of {name!r}")
+        fd = dir._fd
+        if atime_ns is None or mtime_ns is None:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if atime_ns is None and mtime_ns is None:
+                return
+            if atime_ns is None:
+                atime_ns = st.st_atime_ns
+            if mtime_ns is None:
+                mtime_ns = st.st_mtime_ns
+        os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
+
+    def fset_times(self, handle: NativeDir | NativeFile, atime_ns: int | None,
+                   mtime_ns: int | None) -> None:
+        """Set the times of an open handle; None keeps that time."""
+        if self.readonly:
+            raise _erofs("set times")
+        fd = handle._fd
+        if atime_ns is None or mtime_ns is None:
+            st = os.fstat(fd)
+            if atime_ns is None and mtime_ns is None:
+                return
+            if atime_ns is None:
+                atime_ns = st.st_atime_ns
+            if mtime_ns is None:
+                mtime_ns = st.st_mtime_ns
+        os.utime(fd, ns=(atime_ns, mtime_ns))
+
+    # --- file data -----------------------------------------------------------------------
+    if _HAVE_PREADV:
+        def pread(self, file: NativeFile, buf: memoryview, offset: int) -> int:
+            """Read into ``buf`` at ``offset``: one ``preadv`` straight into the buffer."""
+            return _preadv(file._fd, (buf,), offset)
+    else:  # pragma: no cover - platforms without preadv (old macOS)
+        def pread(self, file: NativeFile, buf: memoryview, offset: int) -> int:
+            """Read into ``buf`` at ``offset`` (``pread`` and one copy: no ``preadv`` here)."""
+            data = os.pread(file._fd, len(buf), offset)
+            n = len(data)
+            buf[:n] = data
+            return n
+
+    def _write_all(self, file: NativeFile, data: memoryview | bytes, offset: int | None) -> int:
+        """Write every byte of ``data`` at ``offset`` (None: at the descriptor's position)."""
+        fd = file._fd
+        n = os.write(fd, data) if offset is None else os.pwrite(fd, data, offset)
+        view = memoryview(data)
+        total = view.nbytes
+        if n < total:
+            if view.format != "B" or view.ndim != 1:
+                view = view.cast("B")
+            while n < total:
+                if offset is None:
+                    k = os.write(fd, view[n:])
+                else:
+                    k = os.pwrite(fd, view[n:], offset + n)
+                if k <= 0:
+                    break
+                n += k
+        return n
+
+    def pwrite(self, file: NativeFile, data: memoryview | bytes, offset: int) -> int:
+        """Write ``data`` at ``offset`` (zero-filled past the end); returns the count."""
+        if self.readonly:
+            raise _erofs("write")
+        with file._lock:
+            if file._append_mode:  # Linux pwrite on an O_APPEND descriptor would append
+                fcntl.fcntl(file._fd, fcntl.F_SETFL, 0)
+                file._append_mode = False
+            return self._write_all(file, data, offset)
+
+    def append(self, file: NativeFile, data: memoryview | bytes) -> tuple[int, int]:
+        """Write ``data`` at the end, atomically (an ``O_APPEND`` write: the kernel seeks
+        and writes as one step, even against other processes); returns (count, new size)."""
+        if self.readonly:
+            raise _erofs("append")
+        with file._lock:
+            fd = file._fd
+            if not file._append_mode:
+                fcntl.fcntl(fd, fcntl.F_SETFL, os.O_APPEND)
+                file._append_mode = True
+            n = self._write_all(file, data, None)
+            return n, os.lseek(fd, 0, os.SEEK_CUR)
+
+    def ftruncate(self, file: NativeFile, size: int) -> None:
+        """Set the size (zero-filled when growing)."""
+        if self.readonly:
+            raise _erofs("truncate")
+        os.ftruncate(file._fd, size)
+
+    def fsync(self, file: NativeFile | NativeDir, dataonly: bool = False) -> None:
+        """Flush to stable storage (data only with ``dataonly`` where the host can)."""
+        if dataonly and _HAVE_FDATASYNC:
+            os.fdatasync(file._fd)
+        else:
+            os.fsync(file._fd)
+
+    def allocate(self, file: NativeFile, offset: int, length: int) -> None:
+        """Make sure ``offset + length`` bytes are allocated (``posix_fallocate``; growing
+        with ``ftruncate`` where the filesystem cannot preallocate). Never shrinks."""
+        if self.readonly:
+            raise _erofs("allocate")
+        if offset < 0 or length < 0:
+            raise OSError(errno.EINVAL, "allocate: negative offset or length")
+        fd = file._fd
+        if length > 0 and _HAVE_FALLOCATE:
+            try:
+                os.posix_fallocate(fd, offset, length)
+                return
+            except OSError as exc:
+                if exc.errno not in _FALLOCATE_UNSUPPORTED:
+                    raise
+        end = offset + length
+        if os.fstat(fd).st_size < end:
+            os.ftruncate(fd, end)
+
+    # --- namespace -----------------------------------------------------------------------
+    def mkdir(self, dir: NativeDir, name: str, mode: int = 0o777) -> None:
+        """Create the directory ``name`` (``FileExistsError`` if anything has that name)."""
+        _check_name(name)
+        if self.readonly:
+            raise _erofs(f"mkdir {name!r}")
+        os.mkdir(name, mode, dir_fd=dir._fd)
+
+    def rmdir(self, dir: NativeDir, name: str) -> None:
+        """Remove the empty directory ``name`` (``ENOTDIR`` on a symlink, even to a dir)."""
+        _check_name(name)
+        if self.readonly:
+            raise _erofs(f"rmdir {name!r}")
+        os.rmdir(name, dir_fd=dir._fd)
+
+    def unlink(self, dir: NativeDir, name: str) -> None:
+        """Remove the non-directory ``name`` (``IsADirectoryError`` on a directory, also
+        on hosts whose kernel says ``EPERM`` there)."""
+        _check_name(name)
+        if self.readonly:
+            raise _erofs(f"unlink {name!r}")
+        fd = dir._fd
+        try:
+            os.unlink(name, dir_fd=fd)
+        except PermissionError as exc:
+            if exc.errno == errno.EPERM:
+                try:
+                    st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except OSError:
+                    raise exc from None
+                if _stat.S_ISDIR(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", name) from None
+            raise
+
+    def rename(self, src_dir: NativeDir, src: str, dst_dir: NativeDir, dst: str) -> None:
+        """``renameat(2)``: the kernel's semantics (atomic replace, ``EISDIR``, ``ENOTDIR``,
+        ``EINVAL`` into its own subtree). ``EEXIST`` for a directory over a non-empty one
+        (XFS and some others) is reported as ``ENOTEMPTY``, as on ext4 and tmpfs."""
+        _check_name(src)
+        _check_name(dst)
+        if self.readonly:
+            raise _erofs(f"rename {src!r}")
+        try:
+            os.rename(src, dst, src_dir_fd=src_dir._fd, dst_dir_fd=dst_dir._fd)
+        except FileExistsError as exc:
+            raise OSError(errno.ENOTEMPTY, "Directory not empty", dst) from exc
+
+    def link(self, src_dir: NativeDir, src: str, dst_dir: NativeDir, dst: str) -> None:
+        """Hard-link ``src`` as ``dst`` (a symlink ``src`` is linked itself, never followed)."""
+        _check_name(src)
+        _check_name(dst)
+        if self.readonly:
+            raise _erofs(f"link {src!r}")
+        os.link(src, dst, src_dir_fd=src_dir._fd, dst_dir_fd=dst_dir._fd,
+                follow_symlinks=False)
+
+    def symlink(self, target: str, dir: NativeDir, name: str) -> None:
+        """Create the symlink ``name`` holding ``target`` verbatim (never resolved here)."""
+        _check_name(name)
+        if self.readonly:
+            raise _erofs(f"symlink {name!r}")
+        if "\x00" in target:
+            raise OSError(errno.EINVAL, "symlink target contains a NUL byte")
+        os.symlink(target, name, dir_fd=dir._fd)
