@@ -59,11 +59,15 @@ def test_pickle_and_deepcopy_are_independent_snapshots(mem: MemoryFileSystem) ->
     mem.pipe("/d/f", b"data")
     paths.symlink("d/f", "/link")
     paths.link("/d/f", "/hard")
+    mem.max_file_size = 1 << 40
+    mem.readonly = True
     for clone in (pickle.loads(pickle.dumps(mem)), copy.deepcopy(mem)):
         assert isinstance(clone, MemoryFileSystem) and clone != mem
         assert clone.cat("/link") == b"data"
         assert clone.info("/hard")["nlink"] == 2
         assert clone.info("/d/f")["ino"] == mem.info("/d/f")["ino"]
+        assert clone.max_file_size == 1 << 40 and clone.readonly
+        clone.readonly = False
         clone.pipe("/d/f", b"changed")
         assert mem.cat("/d/f") == b"data"
         clone.pipe("/new", b"")  # inode numbers continue after the snapshot's

@@ -18,8 +18,6 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
-from fsspec.registry import register_implementation  # type: ignore[import-untyped]
 
 from ._protocol import Backend, DirEntry, Stat
 
@@ -44,18 +42,13 @@ _LAZY = {
     "NativeFileSystem": ".native",
 }
 
-_PROTOCOLS = {
+#: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
+#: pyproject.toml: fsspec imports the classes only when a protocol is used, and importing
+#: wasifs never imports fsspec.
+PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
 }
-
-for _proto, _path in _PROTOCOLS.items():
-    try:
-        # Registered by dotted path: fsspec imports the class only when it is used.
-        register_implementation(_proto, _path, clobber=False)
-    except ValueError:  # someone else registered the name first: leave theirs alone
-        pass
-del _proto, _path
 
 
 def __getattr__(name: str) -> Any:
@@ -121,6 +114,8 @@ def open_backend(obj: Any, **options: Any) -> Backend:
                 f"'wasifs-memory://', 'native:///dir' or a host directory path")
         return _native(obj, options)
     kind = type(obj).__module__ + "." + type(obj).__qualname__
+    from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
+
     if isinstance(obj, AbstractFileSystem):
         raise TypeError(
             f"{kind} is an fsspec filesystem that does not implement the wasifs Backend "

@@ -20,7 +20,8 @@ signature: ``mkdir``, ``rmdir``, ``listdir``, ``rename``, ``link``, ``symlink`` 
 :meth:`HandleFileSystem.__init_subclass__` wraps them in a dispatcher that sends a call whose
 path argument is a ``str``/``os.PathLike`` to the fsspec implementation
 (``_fsspec_mkdir`` ...) and every other call (a directory handle) to the protocol method.
-Handles are therefore never strings.
+Handles are therefore never strings. The fsspec side of those names can be changed by
+overriding ``_fsspec_<name>``; the private helpers of this class are named ``_path_*``.
 
 Path semantics of the fsspec facade
 -----------------------------------
@@ -398,7 +399,7 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 self.close(handle)
 
     def _path_push_link(self, stack: list[Any], name: str, todo: deque[str], links: int,
-                   path: str) -> int:
+                        path: str) -> int:
         """Replace the symlink ``name`` by its target's components at the front of ``todo``."""
         links += 1
         if links > MAX_SYMLINKS:

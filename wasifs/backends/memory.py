@@ -31,6 +31,9 @@ __all__ = ("MemoryFileSystem",)
 
 _EROFS = errno.EROFS
 
+#: Reads up to this size copy through a small ``bytes`` (cheaper than a memoryview).
+_SMALL_READ = 256
+
 #: st_dev numbers of memory filesystems: "wasi" in the high half, a serial in the low one, so
 #: that they never collide with each other (and are unlikely to collide with a host device).
 _DEVICES = itertools.count((0x77617369 << 32) + 1)
@@ -99,12 +102,13 @@ class _Link(_Inode):
 
 
 def _restore(cls: type[MemoryFileSystem], args: tuple[Any, ...], kwargs: dict[str, Any],
-             readonly: bool, root: _Dir, last_ino: int) -> MemoryFileSystem:
+             state: dict[str, Any], root: _Dir, last_ino: int) -> MemoryFileSystem:
     """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree."""
     fs = cls(*args, **kwargs)
     fs._root = root
     fs._last_ino = last_ino
-    fs.readonly = readonly
+    for name, value in state.items():
+        setattr(fs, name, value)
     return fs
 
 
@@ -148,8 +152,10 @@ class MemoryFileSystem(HandleFileSystem):
         return f"<MemoryFileSystem {ro}dev={self._dev:#x}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (type(self), self.storage_args, self.storage_options,
-                           self.readonly, self._root, self._last_ino))
+        state = {name: self.__dict__[name]
+                 for name in ("readonly", "auto_mkdir", "max_file_size") if name in self.__dict__}
+        return (_restore, (type(self), self.storage_args, self.storage_options, state,
+                           self._root, self._last_ino))
 
     def _next_ino(self) -> int:
         self._last_ino += 1
@@ -266,8 +272,12 @@ class MemoryFileSystem(HandleFileSystem):
             n = len(buf)
         if n <= 0:
             return 0
-        with memoryview(data) as view:  # released at once: the bytearray stays resizable
-            buf[:n] = view[offset:offset + n]
+        if n <= _SMALL_READ:
+            buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
+        else:
+            # One copy, straight from the file into ``buf``. The temporary views die with
+            # the statement, so no export is left to block resizing the bytearray.
+            buf[:n] = memoryview(data)[offset:offset + n]
         file.atime = _now()
         return n
 

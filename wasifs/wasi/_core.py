@@ -70,6 +70,69 @@ _APPEND = int(Fdflags.APPEND)
 _iov_unpack = IOVEC_STRUCT.unpack_from
 _u32_pack = U32_STRUCT.pack_into
 _u64_pack = U64_STRUCT.pack_into
+_filestat_pack = FILESTAT_STRUCT.pack_into
+
+# Plain ints for the hot paths (IntEnum/IntFlag operators are Python-level calls).
+_CLO_MONOTONIC = int(Clockid.MONOTONIC)
+_CLO_PROCESS_CPUTIME_ID = int(Clockid.PROCESS_CPUTIME_ID)
+_CLO_REALTIME = int(Clockid.REALTIME)
+_CLO_THREAD_CPUTIME_ID = int(Clockid.THREAD_CPUTIME_ID)
+_ERR_EXIST = int(Errno.EXIST)
+_ERR_FBIG = int(Errno.FBIG)
+_ERR_ILSEQ = int(Errno.ILSEQ)
+_ERR_ISDIR = int(Errno.ISDIR)
+_ERR_LOOP = int(Errno.LOOP)
+_ERR_NAMETOOLONG = int(Errno.NAMETOOLONG)
+_ERR_NOENT = int(Errno.NOENT)
+_ERR_NOTDIR = int(Errno.NOTDIR)
+_ERR_NOTSOCK = int(Errno.NOTSOCK)
+_ERR_NOTSUP = int(Errno.NOTSUP)
+_ERR_PERM = int(Errno.PERM)
+_ERR_ROFS = int(Errno.ROFS)
+_ERR_XDEV = int(Errno.XDEV)
+_EVE_CLOCK = int(Eventtype.CLOCK)
+_EVE_FD_READ = int(Eventtype.FD_READ)
+_EVE_FD_READWRITE_HANGUP = int(Eventrwflags.FD_READWRITE_HANGUP)
+_EVE_FD_WRITE = int(Eventtype.FD_WRITE)
+_FDF_DSYNC = int(Fdflags.DSYNC)
+_FDF_NONBLOCK = int(Fdflags.NONBLOCK)
+_FDF_RSYNC = int(Fdflags.RSYNC)
+_FDF_SYNC = int(Fdflags.SYNC)
+_FIL_CHARACTER_DEVICE = int(Filetype.CHARACTER_DEVICE)
+_FIL_UNKNOWN = int(Filetype.UNKNOWN)
+_FST_ATIM = int(Fstflags.ATIM)
+_FST_ATIM_NOW = int(Fstflags.ATIM_NOW)
+_FST_MTIM = int(Fstflags.MTIM)
+_FST_MTIM_NOW = int(Fstflags.MTIM_NOW)
+_LOO_SYMLINK_FOLLOW = int(Lookupflags.SYMLINK_FOLLOW)
+_OFL_CREAT = int(Oflags.CREAT)
+_OFL_DIRECTORY = int(Oflags.DIRECTORY)
+_OFL_EXCL = int(Oflags.EXCL)
+_OFL_TRUNC = int(Oflags.TRUNC)
+_RIG_FD_ALLOCATE = int(Rights.FD_ALLOCATE)
+_RIG_FD_DATASYNC = int(Rights.FD_DATASYNC)
+_RIG_FD_FDSTAT_SET_FLAGS = int(Rights.FD_FDSTAT_SET_FLAGS)
+_RIG_FD_FILESTAT_GET = int(Rights.FD_FILESTAT_GET)
+_RIG_FD_FILESTAT_SET_SIZE = int(Rights.FD_FILESTAT_SET_SIZE)
+_RIG_FD_FILESTAT_SET_TIMES = int(Rights.FD_FILESTAT_SET_TIMES)
+_RIG_FD_READ = int(Rights.FD_READ)
+_RIG_FD_READDIR = int(Rights.FD_READDIR)
+_RIG_FD_SYNC = int(Rights.FD_SYNC)
+_RIG_FD_WRITE = int(Rights.FD_WRITE)
+_RIG_PATH_CREATE_DIRECTORY = int(Rights.PATH_CREATE_DIRECTORY)
+_RIG_PATH_CREATE_FILE = int(Rights.PATH_CREATE_FILE)
+_RIG_PATH_FILESTAT_GET = int(Rights.PATH_FILESTAT_GET)
+_RIG_PATH_FILESTAT_SET_TIMES = int(Rights.PATH_FILESTAT_SET_TIMES)
+_RIG_PATH_LINK_SOURCE = int(Rights.PATH_LINK_SOURCE)
+_RIG_PATH_LINK_TARGET = int(Rights.PATH_LINK_TARGET)
+_RIG_PATH_OPEN = int(Rights.PATH_OPEN)
+_RIG_PATH_READLINK = int(Rights.PATH_READLINK)
+_RIG_PATH_REMOVE_DIRECTORY = int(Rights.PATH_REMOVE_DIRECTORY)
+_RIG_PATH_RENAME_SOURCE = int(Rights.PATH_RENAME_SOURCE)
+_RIG_PATH_RENAME_TARGET = int(Rights.PATH_RENAME_TARGET)
+_RIG_PATH_SYMLINK = int(Rights.PATH_SYMLINK)
+_RIG_PATH_UNLINK_FILE = int(Rights.PATH_UNLINK_FILE)
+_RIG_POLL_FD_READWRITE = int(Rights.POLL_FD_READWRITE)
 
 #: What wasmtime reports for a preopened directory ("rights expected by many userlands").
 PREOPEN_RIGHTS_BASE = int(
@@ -165,7 +228,7 @@ class WasiCore:
             tty = bool(stream.isatty())
         except Exception:  # noqa: BLE001
             tty = False
-        return int(Filetype.CHARACTER_DEVICE if tty else Filetype.UNKNOWN)
+        return int(_FIL_CHARACTER_DEVICE if tty else _FIL_UNKNOWN)
 
     def add_preopen(self, p: Preopen) -> int:
         """Open ``p`` as the next descriptor; returns its number."""
@@ -207,7 +270,7 @@ class WasiCore:
         try:
             return str(mem[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError:
-            raise WasiError(Errno.ILSEQ) from None
+            raise WasiError(_ERR_ILSEQ) from None
 
     def _put(self, ptr: int, data: bytes) -> None:
         mem = self.mem
@@ -256,24 +319,32 @@ class WasiCore:
     @staticmethod
     def _writable(d: OpenDir) -> None:
         if d.readonly:
-            raise WasiError(Errno.ROFS)
+            raise WasiError(_ERR_ROFS)
 
     def _filestat(self, ptr: int, st: Stat) -> None:
-        self._pack(FILESTAT_STRUCT, ptr, st.dev & _U64, st.ino & _U64, filetype_of(st.mode),
-                   st.nlink, st.size, max(st.atime_ns, 0), max(st.mtime_ns, 0),
-                   max(st.ctime_ns, 0))
+        mem = self.mem
+        try:
+            _filestat_pack(mem, ptr, st[0], st[1], _FILETYPE_BY_MODE.get(st[2] & 0o170000, 0),
+                           st[3], st[4], st[5], st[6], st[7])
+        except struct.error:
+            # out of bounds, or a field out of range (a time before 1970): clamp and retry
+            if ptr + 64 > len(mem):
+                raise WasiError(_FAULT) from None
+            _filestat_pack(mem, ptr, st[0] & _U64, st[1] & _U64, filetype_of(st[2]),
+                           max(st[3], 0), max(st[4], 0), max(st[5], 0), max(st[6], 0),
+                           max(st[7], 0))
 
     @staticmethod
     def _times(atim: int, mtim: int, fst_flags: int) -> tuple[int | None, int | None]:
         if fst_flags & ~0xF:
             raise WasiError(_INVAL)
-        if fst_flags & Fstflags.ATIM and fst_flags & Fstflags.ATIM_NOW:
+        if fst_flags & _FST_ATIM and fst_flags & _FST_ATIM_NOW:
             raise WasiError(_INVAL)
-        if fst_flags & Fstflags.MTIM and fst_flags & Fstflags.MTIM_NOW:
+        if fst_flags & _FST_MTIM and fst_flags & _FST_MTIM_NOW:
             raise WasiError(_INVAL)
-        now = time.time_ns() if fst_flags & (Fstflags.ATIM_NOW | Fstflags.MTIM_NOW) else 0
-        a = atim if fst_flags & Fstflags.ATIM else now if fst_flags & Fstflags.ATIM_NOW else None
-        m = mtim if fst_flags & Fstflags.MTIM else now if fst_flags & Fstflags.MTIM_NOW else None
+        now = time.time_ns() if fst_flags & (_FST_ATIM_NOW | _FST_MTIM_NOW) else 0
+        a = atim if fst_flags & _FST_ATIM else now if fst_flags & _FST_ATIM_NOW else None
+        m = mtim if fst_flags & _FST_MTIM else now if fst_flags & _FST_MTIM_NOW else None
         return a, m
 
     def _resolve(self, d: OpenDir, path: str, follow: bool) -> Resolved:
@@ -323,16 +394,16 @@ class WasiCore:
 
     # ================================================================== clocks / random
     _CLOCKS: dict[int, Callable[[], int]] = {
-        Clockid.REALTIME: time.time_ns,
-        Clockid.MONOTONIC: time.monotonic_ns,
-        Clockid.PROCESS_CPUTIME_ID: time.process_time_ns,
-        Clockid.THREAD_CPUTIME_ID: time.thread_time_ns,
+        _CLO_REALTIME: time.time_ns,
+        _CLO_MONOTONIC: time.monotonic_ns,
+        _CLO_PROCESS_CPUTIME_ID: time.process_time_ns,
+        _CLO_THREAD_CPUTIME_ID: time.thread_time_ns,
     }
     _CLOCK_NAMES = {
-        Clockid.REALTIME: "time",
-        Clockid.MONOTONIC: "monotonic",
-        Clockid.PROCESS_CPUTIME_ID: "process_time",
-        Clockid.THREAD_CPUTIME_ID: "thread_time",
+        _CLO_REALTIME: "time",
+        _CLO_MONOTONIC: "monotonic",
+        _CLO_PROCESS_CPUTIME_ID: "process_time",
+        _CLO_THREAD_CPUTIME_ID: "thread_time",
     }
 
     def clock_res_get(self, id: int, resolution_ptr: int) -> int:
@@ -373,7 +444,7 @@ class WasiCore:
         raise ProcExit(rval)
 
     def proc_raise(self, sig: int) -> int:
-        return int(Errno.NOTSUP)
+        return _ERR_NOTSUP
 
     def sched_yield(self) -> int:
         return _SUCCESS
@@ -594,10 +665,10 @@ class WasiCore:
 
     def fd_allocate(self, fd: int, offset: int, len: int) -> int:
         d = self._file(fd)
-        if not d.rights_base & Rights.FD_ALLOCATE:
+        if not d.rights_base & _RIG_FD_ALLOCATE:
             return _NOTCAPABLE
         if offset + len > _I64_MAX:
-            return int(Errno.FBIG)
+            return _ERR_FBIG
         if not d.rights_base & _FD_WRITE:
             return _BADF
         try:
@@ -614,7 +685,7 @@ class WasiCore:
 
     def _sync(self, fd: int, dataonly: bool) -> int:
         d = self._file(fd)
-        need = Rights.FD_DATASYNC if dataonly else Rights.FD_SYNC
+        need = _RIG_FD_DATASYNC if dataonly else _RIG_FD_SYNC
         if not d.rights_base & need:
             return _NOTCAPABLE
         try:
@@ -648,9 +719,9 @@ class WasiCore:
         d = self._file(fd)
         if flags & ~0x1F:
             return _INVAL
-        if flags & (Fdflags.DSYNC | Fdflags.RSYNC | Fdflags.SYNC):
+        if flags & (_FDF_DSYNC | _FDF_RSYNC | _FDF_SYNC):
             return _INVAL
-        if not d.rights_base & Rights.FD_FDSTAT_SET_FLAGS:
+        if not d.rights_base & _RIG_FD_FDSTAT_SET_FLAGS:
             return _NOTCAPABLE
         d.fdflags = flags
         return _SUCCESS
@@ -671,7 +742,7 @@ class WasiCore:
             return _BADF
         t = type(d)
         if t is OpenFile or t is OpenDir:
-            if not d.rights_base & Rights.FD_FILESTAT_GET:
+            if not d.rights_base & _RIG_FD_FILESTAT_GET:
                 return _NOTCAPABLE
             try:
                 st = d.backend.fstat(d.handle)
@@ -686,12 +757,12 @@ class WasiCore:
 
     def fd_filestat_set_size(self, fd: int, size: int) -> int:
         d = self._file(fd)
-        if not d.rights_base & Rights.FD_FILESTAT_SET_SIZE:
+        if not d.rights_base & _RIG_FD_FILESTAT_SET_SIZE:
             return _NOTCAPABLE
         if size > _I64_MAX:
             return _INVAL
         if d.readonly:
-            return int(Errno.ROFS)
+            return _ERR_ROFS
         if not d.rights_base & _FD_WRITE:
             return _BADF
         try:
@@ -705,10 +776,10 @@ class WasiCore:
         if type(d) is StdioFile:
             return _BADF
         a, m = self._times(atim, mtim, fst_flags)
-        if not d.rights_base & Rights.FD_FILESTAT_SET_TIMES:
+        if not d.rights_base & _RIG_FD_FILESTAT_SET_TIMES:
             return _NOTCAPABLE
         if d.readonly:
-            return int(Errno.ROFS)
+            return _ERR_ROFS
         try:
             d.backend.fset_times(d.handle, a, m)
         except OSError as exc:
@@ -725,15 +796,15 @@ class WasiCore:
     def fd_prestat_dir_name(self, fd: int, path_ptr: int, path_len: int) -> int:
         d = self.table.get(fd)
         if type(d) is not OpenDir or d.preopen is None:
-            return int(Errno.NOTDIR)
+            return _ERR_NOTDIR
         name = d.preopen.encode()
         if len(name) > path_len:
-            return int(Errno.NAMETOOLONG)
+            return _ERR_NAMETOOLONG
         self._put(path_ptr, name)
         return _SUCCESS
 
     def fd_readdir(self, fd: int, buf_ptr: int, buf_len: int, cookie: int, bufused_ptr: int) -> int:
-        d = self._dir(fd, Rights.FD_READDIR)
+        d = self._dir(fd, _RIG_FD_READDIR)
         mem = self.mem
         if buf_ptr + buf_len > len(mem):
             return _FAULT
@@ -775,12 +846,12 @@ class WasiCore:
 
     # ================================================================== path_*
     def path_create_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
-        d = self._dir(fd, Rights.PATH_CREATE_DIRECTORY)
+        d = self._dir(fd, _RIG_PATH_CREATE_DIRECTORY)
         path = self._path(path_ptr, path_len)
         r = self._resolve(d, path, False)
         try:
             if r.name is None:
-                return int(Errno.EXIST)
+                return _ERR_EXIST
             self._writable(d)
             d.backend.mkdir(r.dir, r.name)
         except OSError as exc:
@@ -792,7 +863,7 @@ class WasiCore:
 
     def path_filestat_get(self, fd: int, flags: int, path_ptr: int, path_len: int,
                           buf_ptr: int) -> int:
-        d = self._dir(fd, Rights.PATH_FILESTAT_GET)
+        d = self._dir(fd, _RIG_PATH_FILESTAT_GET)
         r = resolve(d.backend, d.ref.handle, self._path(path_ptr, path_len),
                     bool(flags & 1))
         try:
@@ -801,18 +872,18 @@ class WasiCore:
             if r.owned:
                 close_all(d.backend, r.owned)
         if st is None:
-            return int(Errno.NOENT)
+            return _ERR_NOENT
         self._filestat(buf_ptr, st)
         return _SUCCESS
 
     def path_filestat_set_times(self, fd: int, flags: int, path_ptr: int, path_len: int,
                                 atim: int, mtim: int, fst_flags: int) -> int:
-        d = self._dir(fd, Rights.PATH_FILESTAT_SET_TIMES)
+        d = self._dir(fd, _RIG_PATH_FILESTAT_SET_TIMES)
         a, m = self._times(atim, mtim, fst_flags)
-        r = self._resolve(d, self._path(path_ptr, path_len), bool(flags & Lookupflags.SYMLINK_FOLLOW))
+        r = self._resolve(d, self._path(path_ptr, path_len), bool(flags & _LOO_SYMLINK_FOLLOW))
         try:
             if r.stat is None:
-                return int(Errno.NOENT)
+                return _ERR_NOENT
             self._writable(d)
             if r.name is None:
                 d.backend.fset_times(r.dir, a, m)
@@ -827,23 +898,23 @@ class WasiCore:
 
     def path_link(self, old_fd: int, old_flags: int, old_path_ptr: int, old_path_len: int,
                   new_fd: int, new_path_ptr: int, new_path_len: int) -> int:
-        src = self._dir(old_fd, Rights.PATH_LINK_SOURCE)
-        dst = self._dir(new_fd, Rights.PATH_LINK_TARGET)
+        src = self._dir(old_fd, _RIG_PATH_LINK_SOURCE)
+        dst = self._dir(new_fd, _RIG_PATH_LINK_TARGET)
         old_path = self._path(old_path_ptr, old_path_len)
         new_path = self._path(new_path_ptr, new_path_len)
         if src.backend is not dst.backend:
-            return int(Errno.XDEV)
+            return _ERR_XDEV
         backend = src.backend
-        rs = self._resolve(src, old_path, bool(old_flags & Lookupflags.SYMLINK_FOLLOW))
+        rs = self._resolve(src, old_path, bool(old_flags & _LOO_SYMLINK_FOLLOW))
         try:
             rd = self._resolve(dst, new_path, False)
             try:
                 if rs.name is None:
-                    return int(Errno.PERM)
+                    return _ERR_PERM
                 if rd.name is None:
-                    return int(Errno.EXIST)
+                    return _ERR_EXIST
                 if rs.stat is None:
-                    return int(Errno.NOENT)
+                    return _ERR_NOENT
                 self._writable(dst)
                 backend.link(rs.dir, rs.name, rd.dir, rd.name)
             finally:
@@ -859,10 +930,10 @@ class WasiCore:
                   fd_ptr: int) -> int:
         d = self.table.get(fd)
         if type(d) is not OpenDir:
-            return int(Errno.NOTDIR) if type(d) is OpenFile else _BADF
-        if not d.rights_base & Rights.PATH_OPEN:
+            return _ERR_NOTDIR if type(d) is OpenFile else _BADF
+        if not d.rights_base & _RIG_PATH_OPEN:
             return _NOTCAPABLE
-        if oflags & Oflags.CREAT and not d.rights_base & Rights.PATH_CREATE_FILE:
+        if oflags & _OFL_CREAT and not d.rights_base & _RIG_PATH_CREATE_FILE:
             return _NOTCAPABLE
         if oflags & ~0xF or fdflags & ~0x1F:
             return _INVAL
@@ -870,21 +941,21 @@ class WasiCore:
         if fd_ptr + 4 > len(self.mem):
             return _FAULT
         backend = d.backend
-        creat = bool(oflags & Oflags.CREAT)
-        excl = bool(oflags & Oflags.EXCL)
-        trunc = bool(oflags & Oflags.TRUNC)
-        want_dir = bool(oflags & Oflags.DIRECTORY)
-        read = bool(fs_rights_base & Rights.FD_READ)
-        write = bool(fs_rights_base & Rights.FD_WRITE)
+        creat = bool(oflags & _OFL_CREAT)
+        excl = bool(oflags & _OFL_EXCL)
+        trunc = bool(oflags & _OFL_TRUNC)
+        want_dir = bool(oflags & _OFL_DIRECTORY)
+        read = bool(fs_rights_base & _RIG_FD_READ)
+        write = bool(fs_rights_base & _RIG_FD_WRITE)
         inh = d.rights_inheriting
-        r = self._resolve(d, path, bool(dirflags & Lookupflags.SYMLINK_FOLLOW))
+        r = self._resolve(d, path, bool(dirflags & _LOO_SYMLINK_FOLLOW))
         new: OpenFile | OpenDir
         try:
             if r.name is None:
                 if creat and excl:
-                    return int(Errno.EXIST)
+                    return _ERR_EXIST
                 if write or trunc:
-                    return int(Errno.ISDIR)
+                    return _ERR_ISDIR
                 if r.owned and r.owned[-1] is r.dir:
                     ref = DirRef(backend, r.owned.pop())
                 else:
@@ -897,36 +968,36 @@ class WasiCore:
                 st = self._lstat(backend, r)
                 if st is None:
                     if not creat:
-                        return int(Errno.NOENT)
+                        return _ERR_NOENT
                     if want_dir:
                         return _INVAL
                     if r.trailing_slash:
-                        return int(Errno.ISDIR)
+                        return _ERR_ISDIR
                     if d.readonly:
-                        return int(Errno.ROFS)
+                        return _ERR_ROFS
                     handle = backend.open_file(r.dir, r.name, read=read, write=write,
                                                create=True, exclusive=excl, truncate=trunc)
                     new = self._new_file(d, handle, fs_rights_base, fs_rights_inheriting, fdflags)
                 elif _stat.S_ISDIR(st.mode):
                     if creat and excl:
-                        return int(Errno.EXIST)
+                        return _ERR_EXIST
                     if write or trunc:
-                        return int(Errno.ISDIR)
+                        return _ERR_ISDIR
                     ref = DirRef(backend, backend.opendir(r.dir, r.name))
                     new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
                                   rights_inheriting=fs_rights_inheriting & inh,
                                   readonly=d.readonly)
                 elif _stat.S_ISLNK(st.mode):
                     if creat and excl:
-                        return int(Errno.EXIST)
-                    return int(Errno.NOTDIR if want_dir else Errno.LOOP)
+                        return _ERR_EXIST
+                    return int(_ERR_NOTDIR if want_dir else _ERR_LOOP)
                 else:
                     if creat and excl:
-                        return int(Errno.EXIST)
+                        return _ERR_EXIST
                     if want_dir or r.trailing_slash:
-                        return int(Errno.NOTDIR)
+                        return _ERR_NOTDIR
                     if d.readonly and (write or trunc):
-                        return int(Errno.ROFS)
+                        return _ERR_ROFS
                     handle = backend.open_file(r.dir, r.name, read=read, write=write,
                                                truncate=trunc)
                     new = self._new_file(d, handle, fs_rights_base, fs_rights_inheriting, fdflags)
@@ -946,13 +1017,13 @@ class WasiCore:
     @staticmethod
     def _new_file(d: OpenDir, handle: Any, base: int, inheriting: int, fdflags: int) -> OpenFile:
         inh = d.rights_inheriting
-        return OpenFile(d.backend, handle, fdflags=fdflags & (_APPEND | Fdflags.NONBLOCK),
+        return OpenFile(d.backend, handle, fdflags=fdflags & (_APPEND | _FDF_NONBLOCK),
                         rights_base=base & inh & RIGHTS_FILE,
                         rights_inheriting=inheriting & inh & RIGHTS_FILE, readonly=d.readonly)
 
     def path_readlink(self, fd: int, path_ptr: int, path_len: int, buf_ptr: int, buf_len: int,
                       bufused_ptr: int) -> int:
-        d = self._dir(fd, Rights.PATH_READLINK)
+        d = self._dir(fd, _RIG_PATH_READLINK)
         r = self._resolve(d, self._path(path_ptr, path_len), False)
         try:
             if r.name is None:
@@ -969,7 +1040,7 @@ class WasiCore:
         return _SUCCESS
 
     def path_remove_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
-        d = self._dir(fd, Rights.PATH_REMOVE_DIRECTORY)
+        d = self._dir(fd, _RIG_PATH_REMOVE_DIRECTORY)
         r = self._resolve(d, self._path(path_ptr, path_len), False)
         try:
             if r.name is None:
@@ -985,12 +1056,12 @@ class WasiCore:
 
     def path_rename(self, fd: int, old_path_ptr: int, old_path_len: int, new_fd: int,
                     new_path_ptr: int, new_path_len: int) -> int:
-        src = self._dir(fd, Rights.PATH_RENAME_SOURCE)
-        dst = self._dir(new_fd, Rights.PATH_RENAME_TARGET)
+        src = self._dir(fd, _RIG_PATH_RENAME_SOURCE)
+        dst = self._dir(new_fd, _RIG_PATH_RENAME_TARGET)
         old_path = self._path(old_path_ptr, old_path_len)
         new_path = self._path(new_path_ptr, new_path_len)
         if src.backend is not dst.backend:
-            return int(Errno.XDEV)
+            return _ERR_XDEV
         backend = src.backend
         rs = self._resolve(src, old_path, False)
         try:
@@ -1001,9 +1072,9 @@ class WasiCore:
                 if rs.trailing_slash or rd.trailing_slash:
                     st = self._lstat(backend, rs)
                     if st is None:
-                        return int(Errno.NOENT)
+                        return _ERR_NOENT
                     if not _stat.S_ISDIR(st.mode):
-                        return int(Errno.NOTDIR)
+                        return _ERR_NOTDIR
                 self._writable(dst)
                 backend.rename(rs.dir, rs.name, rd.dir, rd.name)
             finally:
@@ -1016,7 +1087,7 @@ class WasiCore:
 
     def path_symlink(self, old_path_ptr: int, old_path_len: int, fd: int, new_path_ptr: int,
                      new_path_len: int) -> int:
-        d = self._dir(fd, Rights.PATH_SYMLINK)
+        d = self._dir(fd, _RIG_PATH_SYMLINK)
         target = self._path(old_path_ptr, old_path_len)
         path = self._path(new_path_ptr, new_path_len)
         if "\x00" in target:
@@ -1024,10 +1095,10 @@ class WasiCore:
         r = self._resolve(d, path, False)
         try:
             if r.name is None:
-                return int(Errno.EXIST)
+                return _ERR_EXIST
             if r.trailing_slash:
                 st = self._lstat(d.backend, r)
-                return int(Errno.EXIST if st is not None else Errno.NOENT)
+                return int(_ERR_EXIST if st is not None else _ERR_NOENT)
             self._writable(d)
             d.backend.symlink(target, r.dir, r.name)
         except OSError as exc:
@@ -1038,16 +1109,16 @@ class WasiCore:
         return _SUCCESS
 
     def path_unlink_file(self, fd: int, path_ptr: int, path_len: int) -> int:
-        d = self._dir(fd, Rights.PATH_UNLINK_FILE)
+        d = self._dir(fd, _RIG_PATH_UNLINK_FILE)
         r = self._resolve(d, self._path(path_ptr, path_len), False)
         try:
             if r.name is None:
-                return int(Errno.ISDIR)
+                return _ERR_ISDIR
             if r.trailing_slash:
                 st = self._lstat(d.backend, r)
                 if st is None:
-                    return int(Errno.NOENT)
-                return int(Errno.ISDIR if _stat.S_ISDIR(st.mode) else Errno.NOTDIR)
+                    return _ERR_NOENT
+                return int(_ERR_ISDIR if _stat.S_ISDIR(st.mode) else _ERR_NOTDIR)
             self._writable(d)
             d.backend.unlink(r.dir, r.name)
         except OSError as exc:
@@ -1062,21 +1133,21 @@ class WasiCore:
     # can name is a file, a directory or a stdio stream. Unknown fds are EBADF, others ENOTSOCK.
     def sock_accept(self, fd: int, flags: int, result_fd_ptr: int) -> int:
         self.table.get(fd)
-        return int(Errno.NOTSOCK)
+        return _ERR_NOTSOCK
 
     def sock_recv(self, fd: int, ri_data_ptr: int, ri_data_len: int, ri_flags: int,
                   ro_datalen_ptr: int, ro_flags_ptr: int) -> int:
         self.table.get(fd)
-        return int(Errno.NOTSOCK)
+        return _ERR_NOTSOCK
 
     def sock_send(self, fd: int, si_data_ptr: int, si_data_len: int, si_flags: int,
                   so_datalen_ptr: int) -> int:
         self.table.get(fd)
-        return int(Errno.NOTSOCK)
+        return _ERR_NOTSOCK
 
     def sock_shutdown(self, fd: int, how: int) -> int:
         self.table.get(fd)
-        return int(Errno.NOTSOCK)
+        return _ERR_NOTSOCK
 
     # ================================================================== poll
     def poll_oneoff(self, in_ptr: int, out_ptr: int, nsubscriptions: int, nevents_ptr: int) -> int:
@@ -1093,20 +1164,20 @@ class WasiCore:
         for i in range(nsubscriptions):
             base = in_ptr + 48 * i
             userdata, tag = SUBSCRIPTION_STRUCT.unpack_from(mem, base)
-            if tag == Eventtype.CLOCK:
+            if tag == _EVE_CLOCK:
                 cid, timeout, _precision, cflags = SUBSCRIPTION_CLOCK_STRUCT.unpack_from(
                     mem, base + 16)
-                if cid not in (Clockid.REALTIME, Clockid.MONOTONIC):
+                if cid not in (_CLO_REALTIME, _CLO_MONOTONIC):
                     return _INVAL
                 if cflags & 1:  # SUBSCRIPTION_CLOCK_ABSTIME
-                    if cid == Clockid.REALTIME:
+                    if cid == _CLO_REALTIME:
                         deadline = now + max(0, timeout - time.time_ns())
                     else:
                         deadline = timeout
                 else:
                     deadline = now + timeout
                 clocks.append((deadline, userdata))
-            elif tag in (Eventtype.FD_READ, Eventtype.FD_WRITE):
+            elif tag in (_EVE_FD_READ, _EVE_FD_WRITE):
                 (sfd,) = U32_STRUCT.unpack_from(mem, base + 16)
                 self.table.get(sfd)  # an unknown fd fails the whole call, as in wasmtime
                 fd_subs.append((userdata, sfd, tag))
@@ -1122,7 +1193,7 @@ class WasiCore:
             if events:
                 break
             now = time.monotonic_ns()
-            events = [(u, 0, int(Eventtype.CLOCK), 0, 0) for dl, u in clocks if dl <= now]
+            events = [(u, 0, _EVE_CLOCK, 0, 0) for dl, u in clocks if dl <= now]
             if events:
                 break
             wait = min(dl for dl, _ in clocks) - now if clocks else 1 << 62
@@ -1138,16 +1209,16 @@ class WasiCore:
         """(nbytes, flags) when ``fd`` is ready for ``tag``, None when not yet."""
         d = self.table.get(fd)
         if type(d) is OpenFile:
-            if not d.rights_base & Rights.POLL_FD_READWRITE and not d.rights_base & (
+            if not d.rights_base & _RIG_POLL_FD_READWRITE and not d.rights_base & (
                     _FD_READ | _FD_WRITE):
                 raise WasiError(_NOTCAPABLE)
-            if tag == Eventtype.FD_READ:
+            if tag == _EVE_FD_READ:
                 size = d.backend.fstat(d.handle).size
                 n = max(0, size - d.offset)
-                return n, (0 if n else int(Eventrwflags.FD_READWRITE_HANGUP))
+                return n, (0 if n else _EVE_FD_READWRITE_HANGUP)
             return 0, 0
         if type(d) is StdioFile:
-            if tag == Eventtype.FD_READ:
+            if tag == _EVE_FD_READ:
                 if d.source is None:
                     raise WasiError(_BADF)
                 return (1, 0) if d.source.ready() else None
