@@ -39,6 +39,9 @@ _SMALL_READ = 256
 _DEVICES = itertools.count((0x77617369 << 32) + 1)
 
 
+_new_stat = tuple.__new__
+
+
 def _error(code: int, name: str | None = None) -> OSError:
     """``OSError`` of the subclass Python picks for ``code`` (``FileNotFoundError`` ...)."""
     if name is None:
@@ -223,8 +226,9 @@ class MemoryFileSystem(HandleFileSystem):
     def fstat(self, handle: Any) -> Stat:
         t = type(handle)
         size = len(handle.data) if t is _File else (handle.size if t is _Link else 0)
-        return Stat(self._dev, handle.ino, handle.mode, handle.nlink, size,
-                    handle.atime, handle.mtime, handle.ctime)
+        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level frame
+        return _new_stat(Stat, (self._dev, handle.ino, handle.mode, handle.nlink, size,
+                                handle.atime, handle.mtime, handle.ctime))
 
     def lstat(self, dir: _Dir, name: str) -> Stat:
         node = dir.children.get(name)

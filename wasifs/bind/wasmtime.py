@@ -156,7 +156,7 @@ class _StoreState:
         if self.api is not None:
             handle = self.api.memory_t.from_buffer_copy(memory._memory)
             self.mem_handle = handle
-            self.mem_ref = ctypes.byref(handle)
+            self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
         self.base = self.size = -1  # remap on the next call
 
     def remap(self, base: int | None, size: int) -> None:
@@ -181,7 +181,7 @@ class _StoreState:
             raise GuestTrap(_NO_MEMORY)
         handle = api.memory_t.from_buffer_copy(item.of.memory)
         self.mem_handle = handle
-        self.mem_ref = ctypes.byref(handle)
+        self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
         self.base = self.size = -1  # remap on this call
         return self.mem_ref
 

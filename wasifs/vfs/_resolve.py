@@ -30,6 +30,7 @@ NAME_MAX = 255
 PATH_MAX = 4096
 
 _NOT_LOOKED_UP: Any = object()
+_S_IFLNK = _stat.S_IFLNK
 
 
 class Resolved:
@@ -68,6 +69,20 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool) -> Resolved:
 
     ``follow``: resolve a symlink in the final component too. Raises ``WasiError``.
     """
+    # Fast path: one plain name (the common case), no symlink at the end.
+    if "/" not in path and path != "." and path != ".." and path and "\x00" not in path \
+            and len(path) <= NAME_MAX:
+        if not follow:
+            return Resolved(base, path, _NOT_LOOKED_UP, [], False)
+        try:
+            st = backend.lstat(base, path)
+        except FileNotFoundError:
+            return Resolved(base, path, None, [], False)
+        except OSError as exc:
+            raise _oserr(exc) from exc
+        if st[2] & 0o170000 != _S_IFLNK:
+            return Resolved(base, path, st, [], False)
+        # a symlink: the general walk below resolves it
     if not path:
         raise WasiError(Errno.NOENT)
     if path[0] == "/":

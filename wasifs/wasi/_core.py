@@ -498,23 +498,36 @@ class WasiCore:
         return _BADF
 
     def fd_pread(self, fd: int, iovs_ptr: int, iovs_len: int, offset: int, nread_ptr: int) -> int:
-        d = self.table.get(fd)
-        if type(d) is StdioFile:
-            return _SPIPE
-        if type(d) is not OpenFile:
+        try:
+            d = self.fds[fd]
+        except IndexError:
             return _BADF
+        if type(d) is not OpenFile:
+            return _SPIPE if type(d) is StdioFile else _BADF
         if not d.rights_base & _FD_READ:
             return _NOTCAPABLE
         if offset > _I64_MAX:
             return _INVAL
         mem = self.mem
-        got = 0
-        for buf, n in self._iovecs(iovs_ptr, iovs_len):
-            k = d.pread(d.handle, mem[buf : buf + n], offset + got)
-            got += k
-            if k < n:
-                break
-        self._pack(U32_STRUCT, nread_ptr, got)
+        if iovs_len == 1:
+            try:
+                buf, n = _iov_unpack(mem, iovs_ptr)
+            except struct.error:
+                return _FAULT
+            if buf + n > len(mem):
+                return _FAULT
+            got = d.pread(d.handle, mem[buf : buf + n], offset)
+        else:
+            got = 0
+            for buf, n in self._iovecs(iovs_ptr, iovs_len):
+                k = d.pread(d.handle, mem[buf : buf + n], offset + got)
+                got += k
+                if k < n:
+                    break
+        try:
+            _u32_pack(mem, nread_ptr, got)
+        except struct.error:
+            return _FAULT
         return _SUCCESS
 
     def fd_write(self, fd: int, iovs_ptr: int, iovs_len: int, nwritten_ptr: int) -> int:
