@@ -296,12 +296,17 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         end = offset + n
         size = len(d)
-        if end > size:
+        if offset == size:  # sequential writes: an in-place append is the cheapest growth
             if end > self.max_file_size:
                 raise _error(errno.EFBIG)
-            if offset > size:
-                self._grow(d, offset - size)
-        d[offset:end] = data
+            d += data
+        else:
+            if end > size:
+                if end > self.max_file_size:
+                    raise _error(errno.EFBIG)
+                if offset > size:
+                    self._grow(d, offset - size)
+            d[offset:end] = data
         file.mtime = file.ctime = _now()
         return n
 
