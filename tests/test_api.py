@@ -150,3 +150,34 @@ def test_compiled_modules_are_cached_on_disk(tool: bytes, tmp_path: Path) -> Non
                            "print(a.module_cache_dir())"], env=env, capture_output=True,
                           text=True, check=True).stdout.strip() == "None"
     assert module_cache_dir() is not None
+
+
+def test_stdout_into_a_file_of_the_virtual_filesystem(tool: bytes) -> None:
+    fs = wasifs.MemoryFileSystem()
+    fs.mkdir("/logs")
+    sink = wasifs.api.FileSink(fs, "logs/out.txt")
+    r = wasifs.run(tool, args=["tool", "args", "one"], mounts={"/": fs}, stdout=sink,
+                   stderr=wasifs.api.FileSink(fs, "logs/err.txt"))
+    assert r.exit_code == 0 and r.stdout == b""
+    assert fs.cat_file("/logs/out.txt") == b"tool\nargs\none\n"
+    wasifs.run(tool, args=["tool", "args", "two"], stdout=wasifs.api.FileSink(fs, "logs/out.txt",
+                                                                             append=True))
+    assert fs.cat_file("/logs/out.txt") == b"tool\nargs\none\ntool\nargs\ntwo\n"
+    with pytest.raises(FileNotFoundError, match="missing/out.txt"):
+        wasifs.api.FileSink(fs, "missing/out.txt")
+
+
+def test_stdin_from_an_iterator_and_a_file(wasi_build: object, tmp_path: Path) -> None:
+    src = r"""
+    #include <stdio.h>
+    int main(void) { int c; long n = 0; while ((c = getchar()) != EOF) { putchar(c); n++; }
+                     fprintf(stderr, "%ld\n", n); return 0; }
+    """
+    cat = wasi_build.c(src)  # type: ignore[attr-defined]
+    r = wasifs.run(cat, stdin=iter([b"ab", b"", b"cd" * 5000]))
+    assert r.stdout == b"ab" + b"cd" * 5000 and r.stderr == b"10002\n"
+    f = tmp_path / "in.bin"
+    f.write_bytes(b"\x00\xff" * 100000)
+    with f.open("rb") as fh:
+        r = wasifs.run(cat, stdin=fh)
+    assert r.stdout == b"\x00\xff" * 100000

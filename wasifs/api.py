@@ -26,6 +26,7 @@ from .vfs import Preopen
 from .wasi import WasiCore
 
 __all__ = (
+    "FileSink",
     "Mount",
     "RunResult",
     "WasiHost",
@@ -91,6 +92,55 @@ class RunResult:
         if not self.ok:
             raise GuestExitError(self)
         return self
+
+
+class FileSink:
+    """A stdout/stderr sink that writes into a file on a backend (inside the virtual
+    filesystem), e.g. ``stdout=FileSink(fs, "logs/out.txt")``. Parent directories must exist;
+    the file is created (truncated unless ``append``) when the run starts, and symlinks on the
+    way are not followed."""
+
+    def __init__(self, backend: MountSource, path: str, *, append: bool = False) -> None:
+        self.backend = open_backend(backend)
+        parts = [p for p in path.strip("/").split("/") if p and p != "."]
+        if not parts or ".." in parts:
+            raise ValueError(f"FileSink needs a path inside the filesystem, got {path!r}")
+        self.path = "/".join(parts)
+        b = self.backend
+        handles = [b.root()]
+        try:
+            for name in parts[:-1]:
+                handles.append(b.opendir(handles[-1], name))
+            self._file = b.open_file(handles[-1], parts[-1], read=False, write=True,
+                                     create=True, truncate=not append)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot open {path!r} for output: {exc.strerror}",
+                            path) from exc
+        finally:
+            for h in handles:
+                b.close(h)
+        self._closed = False
+
+    def write(self, data: bytes) -> int:
+        n, _size = self.backend.append(self._file, data)
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.backend.close(self._file)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
 
 
 # ---------------------------------------------------------------------------- modules
