@@ -123,12 +123,12 @@ def _run_module(module: str, args: list[str], *, dirs: list[tuple[str, str]],
         return 1
     for mem, host in copies:
         dst = NativeFileSystem(host)
-        s, d = mem.root(), dst.root()
+        mroot, droot = mem.root(), dst.root()
         try:
-            mirror_tree(mem, s, dst, d)
+            mirror_tree(mem, mroot, dst, droot)
         finally:
-            mem.close(s)
-            dst.close(d)
+            mem.close(mroot)
+            dst.close(droot)
     if result.trap is not None:
         print(f"wasifs: the guest trapped: {result.trap}", file=sys.stderr)
     return result.exit_code

@@ -301,7 +301,7 @@ def as_source(spec: object) -> Source:
     if hasattr(spec, "read"):
         return FileSource(spec)  # type: ignore[arg-type]
     if isinstance(spec, Iterable):
-        return IterSource(spec)  # type: ignore[arg-type]
+        return IterSource(spec)
     raise TypeError(f"stdin: cannot read from {type(spec).__name__}")
 
 

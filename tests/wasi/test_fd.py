@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import struct
 
-import pytest
-
 from wasifs.abi import (
     FDSTAT_STRUCT,
     PRESTAT_STRUCT,

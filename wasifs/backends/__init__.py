@@ -18,7 +18,6 @@ import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
-
 from ._protocol import Backend, DirEntry, Stat
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ from typing import Any, Final, Literal, Protocol
 import wasmtime
 
 from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
-from ..errors import GuestTrap, ProcExit, WasifsError
+from ..errors import GuestTrap, ProcExit
 from ._codegen import CHECKED_FACTORIES
 from ._raw import CALLBACK, Keep, RawApi, probe, register
 

@@ -40,7 +40,6 @@ from ..abi import (
     Lookupflags,
     Oflags,
     Rights,
-    Whence,
 )
 from ..backends._protocol import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
@@ -245,7 +244,7 @@ class WasiCore:
 
     def close(self) -> None:
         """Close every descriptor (flushes the output sinks). Idempotent."""
-        for fd, _ in self.table.items():
+        for fd in [fd for fd, _ in self.table.items()]:
             try:
                 self.table.remove(fd).close()
             except Exception:  # noqa: BLE001, PERF203 - closing must go on
@@ -410,7 +409,7 @@ class WasiCore:
         name = self._CLOCK_NAMES.get(id)
         if name is None:
             return _INVAL
-        res = max(1, round(time.get_clock_info(name).resolution * 1e9))
+        res = max(1, round(time.get_clock_info(name).resolution * 1e9))  # type: ignore[arg-type]
         self._pack(U64_STRUCT, resolution_ptr, res)
         return _SUCCESS
 
@@ -712,12 +711,11 @@ class WasiCore:
             d = self.fds[fd]
         except IndexError:
             return _BADF
-        t = type(d)
-        if t is OpenFile:
+        if type(d) is OpenFile:
             ft = 4
-        elif t is OpenDir:
+        elif type(d) is OpenDir:
             ft = 3
-        elif t is StdioFile:
+        elif type(d) is StdioFile:
             ft = d.filetype
         else:
             return _BADF
@@ -753,8 +751,7 @@ class WasiCore:
             d = self.fds[fd]
         except IndexError:
             return _BADF
-        t = type(d)
-        if t is OpenFile or t is OpenDir:
+        if type(d) is OpenFile or type(d) is OpenDir:
             if not d.rights_base & _RIG_FD_FILESTAT_GET:
                 return _NOTCAPABLE
             try:
@@ -763,7 +760,7 @@ class WasiCore:
                 raise WasiError(errno_from_exception(exc)) from exc
             self._filestat(buf_ptr, st)
             return _SUCCESS
-        if t is StdioFile:
+        if type(d) is StdioFile:
             self._pack(FILESTAT_STRUCT, buf_ptr, 0, 0, d.filetype, 0, 0, 0, 0, 0)
             return _SUCCESS
         return _BADF
@@ -786,7 +783,7 @@ class WasiCore:
 
     def fd_filestat_set_times(self, fd: int, atim: int, mtim: int, fst_flags: int) -> int:
         d = self.table.get(fd)
-        if type(d) is StdioFile:
+        if type(d) is not OpenFile and type(d) is not OpenDir:
             return _BADF
         a, m = self._times(atim, mtim, fst_flags)
         if not d.rights_base & _RIG_FD_FILESTAT_SET_TIMES:
