@@ -24,6 +24,7 @@ from ..abi import (
     FILESTAT_STRUCT,
     IOVEC_STRUCT,
     PRESTAT_STRUCT,
+    RIGHTS_ALL,
     RIGHTS_DIR_BASE,
     RIGHTS_FILE,
     SUBSCRIPTION_CLOCK_STRUCT,
@@ -679,6 +680,8 @@ class WasiCore:
         d = self._file(fd)
         if not d.rights_base & _RIG_FD_ALLOCATE:
             return _NOTCAPABLE
+        if len == 0:
+            return _INVAL  # as posix_fallocate: "len was zero"
         if offset + len > _I64_MAX:
             return _ERR_FBIG
         if not d.rights_base & _FD_WRITE:
@@ -874,6 +877,8 @@ class WasiCore:
     def path_filestat_get(self, fd: int, flags: int, path_ptr: int, path_len: int,
                           buf_ptr: int) -> int:
         d = self._dir(fd, _RIG_PATH_FILESTAT_GET)
+        if flags & ~1:
+            return _INVAL
         r = resolve(d.backend, d.ref.handle, self._path(path_ptr, path_len),
                     bool(flags & 1))
         try:
@@ -889,6 +894,8 @@ class WasiCore:
     def path_filestat_set_times(self, fd: int, flags: int, path_ptr: int, path_len: int,
                                 atim: int, mtim: int, fst_flags: int) -> int:
         d = self._dir(fd, _RIG_PATH_FILESTAT_SET_TIMES)
+        if flags & ~1:
+            return _INVAL
         a, m = self._times(atim, mtim, fst_flags)
         r = self._resolve(d, self._path(path_ptr, path_len), bool(flags & _LOO_SYMLINK_FOLLOW))
         try:
@@ -910,6 +917,8 @@ class WasiCore:
                   new_fd: int, new_path_ptr: int, new_path_len: int) -> int:
         src = self._dir(old_fd, _RIG_PATH_LINK_SOURCE)
         dst = self._dir(new_fd, _RIG_PATH_LINK_TARGET)
+        if old_flags & ~1:
+            return _INVAL
         old_path = self._path(old_path_ptr, old_path_len)
         new_path = self._path(new_path_ptr, new_path_len)
         if src.backend is not dst.backend:
@@ -925,6 +934,8 @@ class WasiCore:
                     return _ERR_EXIST
                 if rs.stat is None:
                     return _ERR_NOENT
+                if rd.trailing_slash:  # a trailing slash names a directory: never a new link
+                    return _ERR_EXIST if self._lstat(backend, rd) is not None else _ERR_NOENT
                 self._writable(dst)
                 backend.link(rs.dir, rs.name, rd.dir, rd.name)
             finally:
@@ -945,8 +956,12 @@ class WasiCore:
             return _NOTCAPABLE
         if oflags & _OFL_CREAT and not d.rights_base & _RIG_PATH_CREATE_FILE:
             return _NOTCAPABLE
-        if oflags & ~0xF or fdflags & ~0x1F:
+        if oflags & ~0xF or fdflags & ~0x1F or dirflags & ~1:
             return _INVAL
+        if (fs_rights_base | fs_rights_inheriting) & ~RIGHTS_ALL:
+            return _INVAL
+        if fdflags & (_FDF_DSYNC | _FDF_RSYNC | _FDF_SYNC):
+            return _ERR_NOTSUP  # synchronous I/O flags are not supported (as wasmtime)
         path = self._path(path_ptr, path_len)
         if fd_ptr + 4 > len(self.mem):
             return _FAULT
@@ -1177,6 +1192,8 @@ class WasiCore:
             if tag == _EVE_CLOCK:
                 cid, timeout, _precision, cflags = SUBSCRIPTION_CLOCK_STRUCT.unpack_from(
                     mem, base + 16)
+                if cflags & ~1:
+                    return _INVAL
                 if cid not in (_CLO_REALTIME, _CLO_MONOTONIC):
                     return _INVAL
                 if cflags & 1:  # SUBSCRIPTION_CLOCK_ABSTIME
