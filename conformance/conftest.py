@@ -15,3 +15,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "memory-checked, native-raw, native-checked (default: memory-raw, "
         "memory-checked, native-raw; env WASIFS_CONFORMANCE_RUNTIMES)",
     )
+
+
+_RESULTS: list[tuple[str, str]] = []  # (test id inside test_conformance, outcome)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "test_conformance.py::test_conformance[" not in report.nodeid:
+        return
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _RESULTS.append((report.nodeid.split("::test_conformance[", 1)[1][:-1],
+                         "xfailed" if hasattr(report, "wasxfail") else report.outcome))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per conformance case and runtime, then a summary (as the runner prints)."""
+    if not _RESULTS:
+        return
+    tr = terminalreporter
+    tr.section("wasifs conformance against wasmtime's built-in WASI")
+    for case_id, outcome in _RESULTS:
+        tr.write_line(f"{outcome.upper():8s} {case_id}")
+    counts: dict[str, int] = {}
+    for _, outcome in _RESULTS:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    cases = len({c.split("[", 1)[0] for c, _ in _RESULTS})
+    tr.write_line(f"conformance: {cases} cases, {len(_RESULTS)} case runs: "
+                  + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
