@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
+    from .path import Path
+    from .transfer import copy_in, copy_out, snapshot
 
 __all__ = (
     "__version__",
@@ -41,6 +43,10 @@ __all__ = (
     "LinkError",
     "MemoryFileSystem",
     "NativeFileSystem",
+    "Path",
+    "copy_in",
+    "copy_out",
+    "snapshot",
     "ProcExit",
     "WasiError",
     "WasifsError",
@@ -59,6 +65,10 @@ _LAZY = {
     "GuestTrap": "errors",
     "MemoryFileSystem": "backends.memory",
     "NativeFileSystem": "backends.native",
+    "Path": "path",
+    "copy_in": "transfer",
+    "copy_out": "transfer",
+    "snapshot": "transfer",
     "ProcExit": "errors",
     "WasiError": "errors",
     "WasifsError": "errors",

@@ -69,20 +69,9 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool) -> Resolved:
 
     ``follow``: resolve a symlink in the final component too. Raises ``WasiError``.
     """
-    # Fast path: one plain name (the common case), no symlink at the end.
-    if "/" not in path and path != "." and path != ".." and path and "\x00" not in path \
-            and len(path) <= NAME_MAX:
-        if not follow:
-            return Resolved(base, path, _NOT_LOOKED_UP, [], False)
-        try:
-            st = backend.lstat(base, path)
-        except FileNotFoundError:
-            return Resolved(base, path, None, [], False)
-        except OSError as exc:
-            raise _oserr(exc) from exc
-        if st[2] & 0o170000 != _S_IFLNK:
-            return Resolved(base, path, st, [], False)
-        # a symlink: the general walk below resolves it
+    fast = _resolve_plain(backend, base, path, follow)
+    if fast is not None:
+        return fast
     if not path:
         raise WasiError(Errno.NOENT)
     if path[0] == "/":
@@ -152,6 +141,46 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool) -> Resolved:
     except BaseException:
         close_all(backend, stack[1:])
         raise
+
+
+def _resolve_plain(backend: Backend, base: Any, path: str, follow: bool) -> Resolved | None:
+    """The common case, quickly: ``a/b/c`` with no empty, ``.`` or ``..`` component and no
+    symlink on the way. None when the general walk must decide (nothing is left open)."""
+    if "\x00" in path or len(path) > PATH_MAX:
+        return None
+    parts = path.split("/")
+    if "" in parts or "." in parts or ".." in parts:
+        return None
+    name = parts.pop()
+    if len(name) > NAME_MAX:
+        return None
+    owned: list[Any] = []
+    cur = base
+    try:
+        for comp in parts:
+            if len(comp) > NAME_MAX:
+                close_all(backend, owned)
+                return None
+            cur = backend.opendir(cur, comp)
+            owned.append(cur)
+    except OSError as exc:
+        close_all(backend, owned)
+        if exc.errno == _errno.ELOOP:
+            return None  # a symlink on the way: the general walk resolves it
+        raise _oserr(exc) from exc
+    if not follow:
+        return Resolved(cur, name, _NOT_LOOKED_UP, owned, False)
+    try:
+        st = backend.lstat(cur, name)
+    except FileNotFoundError:
+        return Resolved(cur, name, None, owned, False)
+    except OSError as exc:
+        close_all(backend, owned)
+        raise _oserr(exc) from exc
+    if st[2] & 0o170000 != _S_IFLNK:
+        return Resolved(cur, name, st, owned, False)
+    close_all(backend, owned)
+    return None  # a final symlink to follow
 
 
 def _readlink(backend: Backend, dir: Any, name: str) -> str:

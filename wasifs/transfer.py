@@ -1,0 +1,504 @@
+"""Moving files and trees between the host and a backend, and fingerprints of trees.
+
+- :func:`copy_in` copies a host file or directory (or a binary file object) to a
+  :class:`~wasifs.path.Path`;
+- :func:`copy_out` copies a :class:`~wasifs.path.Path` to a host file or directory (or into
+  a binary file object);
+- :func:`copy` copies between two :class:`~wasifs.path.Path` objects, of any backends;
+- :func:`snapshot` describes a tree (type, size, SHA-256, symlink target per relative path)
+  so that tests can compare trees with ``==``.
+
+Data is streamed in ``CHUNK`` (1 MiB) pieces through one reused buffer, so copying a
+multi-gigabyte file takes constant memory. Inside a tree, symlinks are copied as symlinks
+(their target verbatim, never followed), directories are merged into existing ones, files
+overwrite existing files (keeping no old data), and a symlink in the way of a new entry is
+replaced; a file in the way of a directory, or a directory in the way of a file or symlink,
+is an error and nothing is deleted. Modification and access times of files, directories and
+symlinks are preserved; new files get the source's permission bits (subject to the host's
+umask on a host directory). FIFOs, sockets and devices are skipped.
+
+The path given as the source or destination itself is followed if it is a symlink (as
+``cp`` follows its operands); only the entries below it are copied as they are. The host
+side of a tree copy is read and written through a :class:`~wasifs.backends.native.
+NativeFileSystem` on that directory, so nothing in the copied tree (a symlink planted by a
+guest, say) can make the copy touch a host file outside the destination.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import hashlib
+import os
+import stat as _stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, overload
+
+from .backends._copy import CHUNK
+from .backends._protocol import Backend, Stat
+from .path import Path, _same_fs
+
+__all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")
+
+_NO_TIMES = frozenset(e for e in (getattr(errno, "ENOTSUP", None),
+                                  getattr(errno, "EOPNOTSUPP", None),
+                                  getattr(errno, "ENOSYS", None)) if e is not None)
+
+
+class _Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class _Writable(Protocol):
+    def write(self, data: Any, /) -> int | None: ...
+
+
+# ------------------------------------------------------------------------------ entries
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a :func:`snapshot`.
+
+    ``type`` is ``"file"``, ``"dir"``, ``"symlink"`` or ``"other"`` (FIFO, socket, device);
+    ``size`` the file's size in bytes (0 for directories, the target's length for symlinks);
+    ``sha256`` the hex digest of a file's contents (None otherwise); ``target`` a symlink's
+    target, verbatim (None otherwise). Times and permission bits are left out on purpose:
+    they differ between backends (a host's umask) for identical trees.
+    """
+
+    type: Literal["file", "dir", "symlink", "other"]
+    size: int = 0
+    sha256: str | None = None
+    target: str | None = None
+
+
+def _digest(fs: Backend, handle: Any, buf: bytearray) -> tuple[int, str]:
+    h = hashlib.sha256()
+    view = memoryview(buf)
+    offset = 0
+    try:
+        while True:
+            n = fs.pread(handle, view, offset)
+            if n <= 0:
+                break
+            h.update(view[:n])
+            offset += n
+    finally:
+        view.release()
+    return offset, h.hexdigest()
+
+
+def _entry(fs: Backend, d: Any, name: str, st: Stat, buf: bytearray) -> Entry:
+    mode = st.mode
+    if _stat.S_ISDIR(mode):
+        return Entry("dir")
+    if _stat.S_ISLNK(mode):
+        target = fs.readlink(d, name)
+        return Entry("symlink", len(os.fsencode(target)), None, target)
+    if _stat.S_ISREG(mode):
+        handle = fs.open_file(d, name, read=True, write=False)
+        try:
+            size, digest = _digest(fs, handle, buf)
+        finally:
+            fs.close(handle)
+        return Entry("file", size, digest)
+    return Entry("other")
+
+
+def _snap_dir(fs: Backend, d: Any, prefix: str, label: str, out: dict[str, Entry],
+              buf: bytearray) -> None:
+    for entry in fs.listdir(d):
+        name = entry.name
+        rel = prefix + name
+        try:
+            st = fs.lstat(d, name)
+            out[rel] = _entry(fs, d, name, st, buf)
+            if _stat.S_ISDIR(st.mode):
+                sub = fs.opendir(d, name)
+                try:
+                    _snap_dir(fs, sub, rel + "/", label, out, buf)
+                finally:
+                    fs.close(sub)
+        except OSError as exc:
+            raise _labelled(exc, f"{label.rstrip('/')}/{rel}") from None
+
+
+def snapshot(path: Path) -> dict[str, Entry]:
+    """Describe the tree at ``path``: relative POSIX paths (``"a"``, ``"a/b.txt"``; the
+    directory itself is not listed) mapped to :class:`Entry`, sorted by path. When ``path``
+    is not a directory the result has the single key ``"."``. Symlinks below ``path`` are
+    described, not followed; ``path`` itself is followed if it is a symlink."""
+    fs = path.fs
+    buf = bytearray(CHUNK)
+    out: dict[str, Entry] = {}
+    with path._walk(True) as loc:
+        label = str(path)
+        try:
+            if loc.name is not None:
+                st = path._located_stat(loc)
+                if not _stat.S_ISDIR(st.mode):
+                    return {".": _entry(fs, loc.dir, loc.name, st, buf)}
+                loc.descend()
+        except OSError as exc:
+            raise _labelled(exc, label) from None
+        _snap_dir(fs, loc.dir, "", label, out, buf)
+    return dict(sorted(out.items()))
+
+
+# ------------------------------------------------------------------------------ errors
+def _labelled(exc: OSError, filename: str, filename2: str | None = None) -> OSError:
+    """``exc`` naming full paths (backends name only the last component), unless it already
+    names them."""
+    if exc.filename2 is not None or (isinstance(exc.filename, str) and "/" in exc.filename
+                                     and filename2 is None):
+        return exc
+    code = exc.errno if isinstance(exc.errno, int) else errno.EIO
+    msg = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else \
+        os.strerror(code)
+    if filename2 is None:
+        return OSError(code, msg, filename)
+    return OSError(code, msg, filename, None, filename2)
+
+
+def _join(label: str, name: str) -> str:
+    return label.rstrip("/") + "/" + name
+
+
+# ------------------------------------------------------------------------------ copying
+def _set_times(setter: Callable[[Any, int, int], None], target: Any, st: Stat) -> None:
+    """``setter(target, atime, mtime)`` with the times of ``st``, where the backend can set
+    times (a backend without them is skipped quietly)."""
+    try:
+        setter(target, st.atime_ns, st.mtime_ns)
+    except NotImplementedError:
+        pass
+    except OSError as exc:
+        if exc.errno not in _NO_TIMES:
+            raise
+
+
+def _pump(read_into: Callable[[memoryview], int], write: Callable[[memoryview, int], None],
+          buf: bytearray) -> int:
+    """Copy until ``read_into`` returns 0: ``write(chunk, offset)`` for each chunk."""
+    view = memoryview(buf)
+    offset = 0
+    try:
+        while True:
+            n = read_into(view)
+            if not n:
+                break
+            write(view[:n], offset)
+            offset += n
+    finally:
+        view.release()
+    return offset
+
+
+def _write_all(fs: Backend, handle: Any) -> Callable[[memoryview, int], None]:
+    def write(chunk: memoryview, offset: int) -> None:
+        done = 0
+        total = len(chunk)
+        while done < total:
+            n = fs.pwrite(handle, chunk[done:], offset + done)
+            if n <= 0:
+                raise OSError(errno.EIO, "the backend wrote nothing")
+            done += n
+    return write
+
+
+def _copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir: Any,
+               dname: str, buf: bytearray) -> None:
+    fin = sfs.open_file(sdir, sname, read=True, write=False)
+    try:
+        fout = dfs.open_file(ddir, dname, read=False, write=True, create=True, truncate=True,
+                             mode=st.mode & 0o777)
+        try:
+            offset = [0]
+
+            def read_into(view: memoryview) -> int:
+                n = sfs.pread(fin, view, offset[0])
+                offset[0] += n
+                return n
+
+            _pump(read_into, _write_all(dfs, fout), buf)
+            _set_times(dfs.fset_times, fout, st)
+        finally:
+            dfs.close(fout)
+    finally:
+        sfs.close(fin)
+
+
+def _clear_way(dfs: Backend, ddir: Any, name: str, kind: int, label: str) -> Stat | None:
+    """Make room for an entry of type ``kind`` at ``name``; returns what stays there (a
+    directory to merge into) or None. Only a symlink (or a file, for a file) is removed."""
+    try:
+        old = dfs.lstat(ddir, name)
+    except FileNotFoundError:
+        return None
+    if _stat.S_ISDIR(old.mode):
+        if kind == _stat.S_IFDIR:
+            return old
+        raise OSError(errno.EISDIR, "a directory is in the way (not replaced)", label)
+    if kind == _stat.S_IFDIR and not _stat.S_ISLNK(old.mode):
+        raise OSError(errno.ENOTDIR, "a file is in the way of a directory (not replaced)",
+                      label)
+    if kind == _stat.S_IFREG and _stat.S_ISREG(old.mode):
+        return old  # overwritten in place (truncated)
+    dfs.unlink(ddir, name)
+    return None
+
+
+def _copy_children(sfs: Backend, sdir: Any, slabel: str, dfs: Backend, ddir: Any,
+                   dlabel: str, buf: bytearray) -> None:
+    for entry in sfs.listdir(sdir):
+        name = entry.name
+        s_lbl, d_lbl = _join(slabel, name), _join(dlabel, name)
+        try:
+            st = sfs.lstat(sdir, name)
+            kind = _stat.S_IFMT(st.mode)
+            if kind not in (_stat.S_IFDIR, _stat.S_IFREG, _stat.S_IFLNK):
+                continue  # FIFOs, sockets, devices
+            existing = _clear_way(dfs, ddir, name, kind, d_lbl)
+            if kind == _stat.S_IFDIR:
+                if existing is None:
+                    dfs.mkdir(ddir, name)
+                s2 = sfs.opendir(sdir, name)
+                try:
+                    d2 = dfs.opendir(ddir, name)
+                    try:
+                        _copy_children(sfs, s2, s_lbl, dfs, d2, d_lbl, buf)
+                        _set_times(dfs.fset_times, d2, st)
+                    finally:
+                        dfs.close(d2)
+                finally:
+                    sfs.close(s2)
+            elif kind == _stat.S_IFLNK:
+                dfs.symlink(sfs.readlink(sdir, name), ddir, name)
+                _set_times(functools.partial(dfs.set_times, ddir), name, st)
+            else:
+                _copy_file(sfs, sdir, name, st, dfs, ddir, name, buf)
+        except OSError as exc:
+            raise _labelled(exc, s_lbl, d_lbl) from None
+
+
+def _copy_dir(sfs: Backend, sdir: Any, slabel: str, dest: Path, st: Stat,
+              buf: bytearray) -> None:
+    """Copy the directory ``sdir`` (its ``st``) to ``dest``, creating or merging it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    dfs = dest.fs
+    with dest._walk(True) as loc:
+        if loc.name is not None:
+            loc.descend()
+        _copy_children(sfs, sdir, slabel, dfs, loc.dir, str(dest), buf)
+        try:
+            _set_times(dfs.fset_times, loc.dir, st)
+        except OSError as exc:
+            raise _labelled(exc, str(dest)) from None
+
+
+def _dest_file(dest: Path, mode: int) -> Any:
+    """A handle on ``dest`` created or truncated (a symlink at ``dest`` is followed)."""
+    return dest._open_handle(read=False, write=True, create=True, truncate=True, mode=mode)
+
+
+def _stream_in(read_into: Callable[[memoryview], int], dest: Path, buf: bytearray,
+               times: Stat | None, mode: int = 0o666) -> int:
+    dfs = dest.fs
+    handle = _dest_file(dest, mode)
+    try:
+        try:
+            count = _pump(read_into, _write_all(dfs, handle), buf)
+            if times is not None:
+                _set_times(dfs.fset_times, handle, times)
+        except OSError as exc:
+            raise _labelled(exc, str(dest)) from None
+    finally:
+        dfs.close(handle)
+    return count
+
+
+def _reader(fileobj: Any) -> Callable[[memoryview], int]:
+    readinto = getattr(fileobj, "readinto", None)
+    if readinto is not None:
+        def read_into(view: memoryview) -> int:
+            n = readinto(view)
+            return int(n or 0)
+        return read_into
+    read = fileobj.read
+
+    def read_chunks(view: memoryview) -> int:
+        data = read(len(view))
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"copy_in needs a binary file object; read() returned "
+                            f"{type(data).__name__}")
+        n = len(data)
+        view[:n] = data
+        return n
+    return read_chunks
+
+
+def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path) -> Path:
+    """Copy a host file or directory, or a binary file object, to ``dest``; returns ``dest``.
+
+    A host directory is copied to the directory ``dest`` (created with its parents, or
+    merged into); a host file (or a file object, read to its end) to the file ``dest``
+    (created or overwritten; its directory must exist). See the module docstring for
+    symlinks, times and conflicts. Data moves in 1 MiB chunks.
+    """
+    if not isinstance(dest, Path):
+        raise TypeError(f"copy_in: dest must be a wasifs.Path, not {type(dest).__name__}")
+    buf = bytearray(CHUNK)
+    if not isinstance(source, (str, os.PathLike)):
+        if not hasattr(source, "read"):
+            raise TypeError("copy_in: source must be a host path (str or os.PathLike) or a "
+                            f"binary file object, not {type(source).__name__}")
+        _stream_in(_reader(source), dest, buf, None)
+        return dest
+    src = os.fspath(source)
+    st = os.stat(src)
+    if _stat.S_ISDIR(st.st_mode):
+        from .backends.native import NativeFileSystem
+
+        host = NativeFileSystem(src, readonly=True)
+        root = host.root()
+        try:
+            _copy_dir(host, root, src, dest, _host_stat(st), buf)
+        finally:
+            host.close(root)
+    elif _stat.S_ISREG(st.st_mode):
+        with open(src, "rb", buffering=0) as f:
+            _stream_in(_reader(f), dest, buf, _host_stat(st), st.st_mode & 0o777)
+    else:
+        raise OSError(errno.EINVAL, "not a regular file or a directory", src)
+    return dest
+
+
+def _host_stat(st: os.stat_result) -> Stat:
+    return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size, st.st_atime_ns,
+                st.st_mtime_ns, st.st_ctime_ns)
+
+
+@overload
+def copy_out(source: Path, dest: str | os.PathLike[str]) -> str: ...
+@overload
+def copy_out(source: Path, dest: _Writable) -> None: ...
+
+
+def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | None:
+    """Copy the file or directory ``source`` to the host path ``dest`` (or the file's
+    contents into the binary file object ``dest``); returns the host path (None for a file
+    object).
+
+    A directory is copied to the host directory ``dest`` (created with its parents, or merged
+    into); a file to the host file ``dest`` (created or overwritten; its directory must
+    exist). See the module docstring for symlinks, times and conflicts.
+    """
+    if not isinstance(source, Path):
+        raise TypeError(f"copy_out: source must be a wasifs.Path, not {type(source).__name__}")
+    buf = bytearray(CHUNK)
+    sfs = source.fs
+    label = str(source)
+    with source._walk(True) as loc:
+        try:
+            st = source._located_stat(loc)
+            if _stat.S_ISDIR(st.mode):
+                if loc.name is not None:
+                    loc.descend()
+                if not isinstance(dest, (str, os.PathLike)):
+                    raise IsADirectoryError(errno.EISDIR, "cannot copy a directory into a "
+                                            "file object", label)
+                return _copy_dir_out(sfs, loc.dir, label, st, os.fspath(dest), buf)
+            if not _stat.S_ISREG(st.mode):
+                raise OSError(errno.EINVAL, "not a regular file or a directory", label)
+            assert loc.name is not None
+            fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
+        except OSError as exc:
+            raise _labelled(exc, label) from None
+    try:
+        offset = [0]
+
+        def read_into(view: memoryview) -> int:
+            n = sfs.pread(fin, view, offset[0])
+            offset[0] += n
+            return n
+
+        if not isinstance(dest, (str, os.PathLike)):
+            write = dest.write
+
+            def write_obj(chunk: memoryview, _offset: int) -> None:
+                done = 0
+                while done < len(chunk):
+                    n = write(chunk[done:])
+                    done += len(chunk) - done if n is None else n
+            _pump(read_into, write_obj, buf)
+            return None
+        host = os.fspath(dest)
+        # the source's permission bits for a new file (the umask applies), as cp does
+        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
+                     st.mode & 0o777)
+        with open(fd, "wb", buffering=0) as f:
+            def write_file(chunk: memoryview, _offset: int) -> None:
+                done = 0
+                while done < len(chunk):
+                    done += f.write(chunk[done:]) or 0
+            _pump(read_into, write_file, buf)
+            os.utime(fd, ns=(st.atime_ns, st.mtime_ns))
+        return host
+    finally:
+        sfs.close(fin)
+
+
+def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,
+                  buf: bytearray) -> str:
+    from .backends.native import NativeFileSystem
+
+    os.makedirs(host, exist_ok=True)
+    target = NativeFileSystem(host)
+    root = target.root()
+    try:
+        _copy_children(sfs, sdir, label, target, root, host, buf)
+        _set_times(target.fset_times, root, st)
+    finally:
+        target.close(root)
+    return host
+
+
+def copy(source: Path, dest: Path) -> Path:
+    """Copy the file or directory ``source`` to ``dest``: two paths of the same or of
+    different backends (a memory tree to a host-directory backend, say); returns ``dest``.
+    The same rules as :func:`copy_in`."""
+    if not isinstance(source, Path) or not isinstance(dest, Path):
+        raise TypeError("copy: source and dest must be wasifs.Path objects")
+    if _same_fs(source.fs, dest.fs):
+        src_real, dst_real = source.resolve(), dest.resolve()
+        if dst_real == src_real or src_real in dst_real.parents:
+            raise ValueError(f"copy: cannot copy {str(source)!r} into itself ({str(dest)!r})")
+    buf = bytearray(CHUNK)
+    sfs = source.fs
+    label = str(source)
+    with source._walk(True) as loc:
+        try:
+            st = source._located_stat(loc)
+            if _stat.S_ISDIR(st.mode):
+                if loc.name is not None:
+                    loc.descend()
+                _copy_dir(sfs, loc.dir, label, dest, st, buf)
+                return dest
+            if not _stat.S_ISREG(st.mode):
+                raise OSError(errno.EINVAL, "not a regular file or a directory", label)
+            assert loc.name is not None
+            fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
+        except OSError as exc:
+            raise _labelled(exc, label) from None
+    try:
+        offset = [0]
+
+        def read_into(view: memoryview) -> int:
+            n = sfs.pread(fin, view, offset[0])
+            offset[0] += n
+            return n
+
+        _stream_in(read_into, dest, buf, st, st.mode & 0o777)
+    finally:
+        sfs.close(fin)
+    return dest
