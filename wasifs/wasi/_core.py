@@ -10,6 +10,7 @@ or raises ``WasiError``; ``proc_exit`` raises ``ProcExit``.
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import stat as _stat
 import struct
@@ -973,8 +974,30 @@ class WasiCore:
         read = bool(fs_rights_base & _RIG_FD_READ)
         write = bool(fs_rights_base & _RIG_FD_WRITE)
         inh = d.rights_inheriting
-        r = self._resolve(d, path, bool(dirflags & _LOO_SYMLINK_FOLLOW))
         new: OpenFile | OpenDir
+        if not want_dir and not d.readonly:
+            # Optimistic: open the final name directly (the backend never follows a symlink
+            # there); only a directory or a symlink needs the stat-based path below. This
+            # saves a stat per open on the common case.
+            r = self._resolve(d, path, False)
+            if r.name is not None and r.stat is Resolved.NOT_LOOKED_UP:
+                try:
+                    handle = backend.open_file(r.dir, r.name, read=read, write=write,
+                                               create=creat, exclusive=excl, truncate=trunc)
+                except IsADirectoryError:
+                    handle = None
+                except OSError as exc:
+                    if exc.errno != _errno.ELOOP:
+                        close_all(backend, r.owned)
+                        raise WasiError(errno_from_exception(exc)) from exc
+                    handle = None  # a symlink: followed (or refused) below
+                if handle is not None:
+                    close_all(backend, r.owned)
+                    return self._install(
+                        self._new_file(d, handle, fs_rights_base, fs_rights_inheriting,
+                                       fdflags), fd_ptr)
+            close_all(backend, r.owned)
+        r = self._resolve(d, path, bool(dirflags & _LOO_SYMLINK_FOLLOW))
         try:
             if r.name is None:
                 if creat and excl:
@@ -1031,6 +1054,9 @@ class WasiCore:
         finally:
             if r.owned:
                 close_all(backend, r.owned)
+        return self._install(new, fd_ptr)
+
+    def _install(self, new: OpenFile | OpenDir, fd_ptr: int) -> int:
         try:
             newfd = self.table.add(new)
         except WasiError:
