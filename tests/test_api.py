@@ -181,3 +181,27 @@ def test_stdin_from_an_iterator_and_a_file(wasi_build: object, tmp_path: Path) -
     with f.open("rb") as fh:
         r = wasifs.run(cat, stdin=fh)
     assert r.stdout == b"\x00\xff" * 100000
+
+
+@pytest.mark.wasi_backends("memory", "native")
+def test_fd_exhaustion_is_emfile_and_recoverable(wasi_build: object, wasi_run: object) -> None:
+    src = r"""
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <stdio.h>
+    #include <string.h>
+    #include <unistd.h>
+    int main(void) {
+        int fds[64], n = 0, fd;
+        while (n < 64 && (fd = open("/f.txt", O_RDONLY | O_CREAT, 0644)) >= 0) fds[n++] = fd;
+        printf("opened %d, then %s\n", n, strerror(errno));
+        for (int i = 0; i < n; i++) close(fds[i]);
+        fd = open("/f.txt", O_RDONLY);
+        printf("after closing: %s\n", fd >= 0 ? "ok" : strerror(errno));
+        return 0;
+    }
+    """
+    r = wasi_run(wasi_build.c(src), fd_limit=16)  # type: ignore[attr-defined, operator]
+    assert r.exit_code == 0, r.stderr
+    # 16 descriptors: stdin, stdout, stderr, the preopen, and 12 files
+    assert r.text == "opened 12, then No file descriptors available\nafter closing: ok\n"  # EMFILE
