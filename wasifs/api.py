@@ -235,6 +235,42 @@ def _save_to_disk(module: wasmtime.Module, digest: str) -> None:
         pass  # a cache that cannot be written only costs the next run a compile
 
 
+# Digests of recently loaded sources, so that running the same module again does not hash
+# it again (sha256 of a 25 MiB interpreter costs ~15 ms): bytes by identity (the object is
+# kept, so its id stays its own), files by (path, size, mtime, inode).
+_digest_memo: OrderedDict[Any, tuple[Any, str]] = OrderedDict()
+
+
+def _bytes_and_digest(source: bytes | bytearray | str | os.PathLike[str]
+                      ) -> tuple[bytes | None, str]:
+    """(the module bytes, or None when the digest alone was remembered; sha256 hex)."""
+    key: Any
+    if isinstance(source, bytes):
+        key = ("bytes", id(source))
+    elif isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("("):
+        try:
+            st = os.stat(source)
+        except OSError:
+            key = None
+        else:
+            key = ("file", os.path.abspath(source), st.st_size, st.st_mtime_ns, st.st_ino)
+    else:
+        key = None
+    if key is not None:
+        with _engine_lock:
+            hit = _digest_memo.get(key)
+        if hit is not None and (key[0] != "bytes" or hit[0] is source):
+            return None, hit[1]
+    data = _module_bytes(source)
+    digest = hashlib.sha256(data).hexdigest()
+    if key is not None:
+        with _engine_lock:
+            _digest_memo[key] = (source if key[0] == "bytes" else None, digest)
+            while len(_digest_memo) > _MODULE_CACHE_SIZE:
+                _digest_memo.popitem(last=False)
+    return data, digest
+
+
 def load_module(source: ModuleSource, engine: wasmtime.Engine | None = None) -> wasmtime.Module:
     """Compile (or reuse) a module: wasm bytes, WAT text, a ``.wasm``/``.wat`` path, or a
     ``wasmtime.Module`` (returned as is).
@@ -247,8 +283,7 @@ def load_module(source: ModuleSource, engine: wasmtime.Engine | None = None) -> 
         return source
     use_disk = engine is None
     engine = engine or default_engine()
-    data = _module_bytes(source)
-    digest = hashlib.sha256(data).hexdigest()
+    data, digest = _bytes_and_digest(source)
     key = (id(engine), digest)
     with _engine_lock:
         cached = _module_cache.get(key)
@@ -257,6 +292,8 @@ def load_module(source: ModuleSource, engine: wasmtime.Engine | None = None) -> 
             return cached[1]
     module = _load_from_disk(engine, digest) if use_disk else None
     if module is None:
+        if data is None:
+            data = _module_bytes(source)
         module = wasmtime.Module(engine, data)
         if use_disk:
             _save_to_disk(module, digest)

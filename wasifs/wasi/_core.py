@@ -170,6 +170,23 @@ def _encode_strings(items: Sequence[str | bytes], what: str) -> list[bytes]:
     return out
 
 
+class _PackedStrings:
+    """argv or environ laid out once: the NUL-terminated strings back to back, their offsets,
+    and a struct that writes the pointer array in one call."""
+
+    __slots__ = ("blob", "offsets", "count", "pointers")
+
+    def __init__(self, items: list[bytes]) -> None:
+        self.blob = b"".join(items)
+        self.offsets = []
+        pos = 0
+        for item in items:
+            self.offsets.append(pos)
+            pos += len(item)
+        self.count = len(items)
+        self.pointers = struct.Struct(f"<{len(items)}I")
+
+
 class WasiCore:
     """The state of one guest: descriptors, arguments, environment, clocks, randomness.
 
@@ -196,7 +213,7 @@ class WasiCore:
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.mem: memoryview = memoryview(bytearray(0))
-        self._args = _encode_strings(list(args), "args")
+        self._args_packed = _PackedStrings(_encode_strings(list(args), "args"))
         pairs = list(env.items()) if isinstance(env, Mapping) else list(env)
         env_strings = []
         for k, v in pairs:
@@ -205,7 +222,7 @@ class WasiCore:
             if "=" in k or not k:
                 raise ValueError(f"invalid environment variable name: {k!r}")
             env_strings.append(f"{k}={v}")
-        self._env = _encode_strings(env_strings, "environment")
+        self._env_packed = _PackedStrings(_encode_strings(env_strings, "environment"))
         self._random = random
         self.table = FdTable(fd_limit)
         #: the descriptor list itself (``self.fds[fd]`` is the hot-path lookup)
@@ -368,29 +385,33 @@ class WasiCore:
 
     # ================================================================== args / environ
     def args_get(self, argv_ptr: int, argv_buf_ptr: int) -> int:
-        return self._strings_get(self._args, argv_ptr, argv_buf_ptr)
+        return self._strings_get(self._args_packed, argv_ptr, argv_buf_ptr)
 
     def args_sizes_get(self, argc_ptr: int, argv_buf_size_ptr: int) -> int:
-        self._pack(U32_STRUCT, argc_ptr, len(self._args))
-        self._pack(U32_STRUCT, argv_buf_size_ptr, sum(map(len, self._args)))
-        return _SUCCESS
+        return self._sizes_get(self._args_packed, argc_ptr, argv_buf_size_ptr)
 
     def environ_get(self, environ_ptr: int, environ_buf_ptr: int) -> int:
-        return self._strings_get(self._env, environ_ptr, environ_buf_ptr)
+        return self._strings_get(self._env_packed, environ_ptr, environ_buf_ptr)
 
     def environ_sizes_get(self, environc_ptr: int, environ_buf_size_ptr: int) -> int:
-        self._pack(U32_STRUCT, environc_ptr, len(self._env))
-        self._pack(U32_STRUCT, environ_buf_size_ptr, sum(map(len, self._env)))
+        return self._sizes_get(self._env_packed, environc_ptr, environ_buf_size_ptr)
+
+    def _sizes_get(self, packed: _PackedStrings, count_ptr: int, size_ptr: int) -> int:
+        mem = self.mem
+        try:
+            _u32_pack(mem, count_ptr, packed.count)
+            _u32_pack(mem, size_ptr, len(packed.blob))
+        except struct.error:
+            return _FAULT
         return _SUCCESS
 
-    def _strings_get(self, items: list[bytes], ptrs: int, buf: int) -> int:
+    def _strings_get(self, packed: _PackedStrings, ptrs: int, buf: int) -> int:
         mem = self.mem
-        if ptrs + 4 * len(items) > len(mem) or buf + sum(map(len, items)) > len(mem):
-            raise WasiError(_FAULT)
-        for i, s in enumerate(items):
-            _u32_pack(mem, ptrs + 4 * i, buf & _U32)
-            mem[buf : buf + len(s)] = s
-            buf += len(s)
+        blob = packed.blob
+        if ptrs + 4 * packed.count > len(mem) or buf + len(blob) > len(mem):
+            return _FAULT
+        packed.pointers.pack_into(mem, ptrs, *[(buf + o) & _U32 for o in packed.offsets])
+        mem[buf : buf + len(blob)] = blob
         return _SUCCESS
 
     # ================================================================== clocks / random
