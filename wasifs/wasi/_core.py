@@ -72,6 +72,8 @@ _iov_unpack = IOVEC_STRUCT.unpack_from
 _u32_pack = U32_STRUCT.pack_into
 _u64_pack = U64_STRUCT.pack_into
 _filestat_pack = FILESTAT_STRUCT.pack_into
+_NAME_MAX = 255
+_S_IFLNK = _stat.S_IFLNK
 
 # Plain ints for the hot paths (IntEnum/IntFlag operators are Python-level calls).
 _CLO_MONOTONIC = int(Clockid.MONOTONIC)
@@ -898,19 +900,46 @@ class WasiCore:
 
     def path_filestat_get(self, fd: int, flags: int, path_ptr: int, path_len: int,
                           buf_ptr: int) -> int:
-        d = self._dir(fd, _RIG_PATH_FILESTAT_GET)
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        if type(d) is not OpenDir:
+            return _BADF
+        if not d.rights_base & _RIG_PATH_FILESTAT_GET:
+            return _NOTCAPABLE
         if flags & ~1:
             return _INVAL
-        r = resolve(d.backend, d.ref.handle, self._path(path_ptr, path_len),
-                    bool(flags & 1))
+        mem = self.mem
+        end = path_ptr + path_len
+        if end > len(mem):
+            return _FAULT
         try:
-            st = self._lstat(d.backend, r)
+            path = str(mem[path_ptr:end], "utf-8")
+        except UnicodeDecodeError:
+            return _ERR_ILSEQ
+        backend = d.backend
+        if "/" not in path and path and path != "." and path != ".." and "\x00" not in path \
+                and len(path) <= _NAME_MAX:
+            # One plain name (the common case): a single lstat, unless it is a symlink to follow.
+            try:
+                st = backend.lstat(d.ref.handle, path)
+            except FileNotFoundError:
+                return _ERR_NOENT
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
+            if st[2] & 0o170000 != _S_IFLNK or not flags & 1:
+                self._filestat(buf_ptr, st)
+                return _SUCCESS
+        r = resolve(backend, d.ref.handle, path, bool(flags & 1))
+        try:
+            found = self._lstat(backend, r)
         finally:
             if r.owned:
-                close_all(d.backend, r.owned)
-        if st is None:
+                close_all(backend, r.owned)
+        if found is None:
             return _ERR_NOENT
-        self._filestat(buf_ptr, st)
+        self._filestat(buf_ptr, found)
         return _SUCCESS
 
     def path_filestat_set_times(self, fd: int, flags: int, path_ptr: int, path_len: int,
