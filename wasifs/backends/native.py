@@ -91,9 +91,13 @@ def _check_name(name: str) -> None:
         raise OSError(errno.EINVAL, f"not a single path component: {name!r}")
 
 
+_new_stat = tuple.__new__
+
+
 def _to_stat(st: os.stat_result) -> Stat:
-    return Stat(st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size,
-                st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
+    # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level frame
+    return _new_stat(Stat, (st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size,
+                            st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns))
 
 
 def _erofs(op: str) -> OSError:
@@ -421,6 +425,8 @@ class NativeFileSystem(HandleFileSystem):
         """Write every byte of ``data`` at ``offset`` (None: at the descriptor's position)."""
         fd = file._fd
         n = os.write(fd, data) if offset is None else os.pwrite(fd, data, offset)
+        if n == len(data) and (isinstance(data, bytes) or (data.ndim == 1 and data.itemsize == 1)):
+            return n  # the usual case: everything written, no view needed
         view = memoryview(data)
         total = view.nbytes
         if n < total:
