@@ -13,7 +13,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="LIST",
         help="wasifs runtimes to compare with wasmtime, comma separated, from memory-raw, "
         "memory-checked, native-raw, native-checked (default: memory-raw, "
-        "memory-checked, native-raw; env WASIFS_CONFORMANCE_RUNTIMES)",
+        "memory-checked, native-raw, native-checked: every backend through both bindings; env "
+        "WASIFS_CONFORMANCE_RUNTIMES)",
     )
 
 

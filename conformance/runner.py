@@ -74,7 +74,7 @@ RUNTIMES: tuple[str, ...] = (
     "native-checked",
 )
 #: What the suite runs by default (both bindings on memory, raw on native).
-DEFAULT_RUNTIMES: tuple[str, ...] = ("memory-raw", "memory-checked", "native-raw")
+DEFAULT_RUNTIMES: tuple[str, ...] = ("memory-raw", "memory-checked", "native-raw", "native-checked")
 
 #: Files larger than this are compared by digest in tree dumps.
 _INLINE_CONTENT = 4096
