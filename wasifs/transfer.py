@@ -213,14 +213,7 @@ def _copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir
         fout = dfs.open_file(ddir, dname, read=False, write=True, create=True, truncate=True,
                              mode=st.mode & 0o777)
         try:
-            offset = [0]
-
-            def read_into(view: memoryview) -> int:
-                n = sfs.pread(fin, view, offset[0])
-                offset[0] += n
-                return n
-
-            _pump(read_into, _write_all(dfs, fout), buf)
+            _pump(_sequential_reader(sfs, fin), _write_all(dfs, fout), buf)
             _set_times(dfs.fset_times, fout, st)
         finally:
             dfs.close(fout)
@@ -415,12 +408,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
         except OSError as exc:
             raise _labelled(exc, label) from None
     try:
-        offset = [0]
-
-        def read_into(view: memoryview) -> int:
-            n = sfs.pread(fin, view, offset[0])
-            offset[0] += n
-            return n
+        read_into = _sequential_reader(sfs, fin)
 
         if not isinstance(dest, (str, os.PathLike)):
             write = dest.write
@@ -446,6 +434,19 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
         return host
     finally:
         sfs.close(fin)
+
+
+def _sequential_reader(fs: Backend, handle: Any) -> Callable[[memoryview], int]:
+    """``read_into(view)``: the next bytes of an open backend file, from offset 0 on."""
+    offset = 0
+
+    def read_into(view: memoryview) -> int:
+        nonlocal offset
+        n = fs.pread(handle, view, offset)
+        offset += n
+        return n
+
+    return read_into
 
 
 def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,
@@ -491,12 +492,7 @@ def copy(source: Path, dest: Path) -> Path:
         except OSError as exc:
             raise _labelled(exc, label) from None
     try:
-        offset = [0]
-
-        def read_into(view: memoryview) -> int:
-            n = sfs.pread(fin, view, offset[0])
-            offset[0] += n
-            return n
+        read_into = _sequential_reader(sfs, fin)
 
         _stream_in(read_into, dest, buf, st, st.mode & 0o777)
     finally:
