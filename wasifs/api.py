@@ -239,13 +239,17 @@ def _save_to_disk(module: wasmtime.Module, digest: str) -> None:
 # it again (sha256 of a 25 MiB interpreter costs ~15 ms): bytes by identity (the object is
 # kept, so its id stays its own), files by (path, size, mtime, inode).
 _digest_memo: OrderedDict[Any, tuple[Any, str]] = OrderedDict()
+#: Only large bytes objects are remembered (small ones hash in microseconds), and only a few:
+#: remembering one keeps it alive.
+_MEMO_MIN_BYTES = 1 << 20
+_MEMO_MAX_BYTES_OBJECTS = 4
 
 
 def _bytes_and_digest(source: bytes | bytearray | str | os.PathLike[str]
                       ) -> tuple[bytes | None, str]:
     """(the module bytes, or None when the digest alone was remembered; sha256 hex)."""
     key: Any
-    if isinstance(source, bytes):
+    if isinstance(source, bytes) and len(source) >= _MEMO_MIN_BYTES:
         key = ("bytes", id(source))
     elif isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("("):
         try:
@@ -266,6 +270,10 @@ def _bytes_and_digest(source: bytes | bytearray | str | os.PathLike[str]
     if key is not None:
         with _engine_lock:
             _digest_memo[key] = (source if key[0] == "bytes" else None, digest)
+            _digest_memo.move_to_end(key)
+            kept = [k for k in _digest_memo if k[0] == "bytes"]
+            for k in kept[:-_MEMO_MAX_BYTES_OBJECTS]:  # the oldest bytes objects go first
+                del _digest_memo[k]
             while len(_digest_memo) > _MODULE_CACHE_SIZE:
                 _digest_memo.popitem(last=False)
     return data, digest
