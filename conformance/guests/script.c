@@ -82,9 +82,11 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* All entries of an open directory, sorted, as "name:type". */
+/* All entries of an open directory, sorted, as "name:type". The buffer is small on purpose:
+ * listing takes several fd_readdir calls, resuming at a cookie, and most calls end in a
+ * truncated entry. */
 static void list_fd(u32 fd) {
-    static char buf[1024];
+    static char buf[56];
     static char names[64][300];
     char *sorted[64];
     int n = 0, truncated = 0;

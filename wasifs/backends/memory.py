@@ -400,6 +400,13 @@ class MemoryFileSystem(HandleFileSystem):
         old = dst_dir.children.get(dst)
         if old is node:
             return  # the same file (same name, or two hard links): nothing to do
+        if type(old) is _Dir:
+            # the target is an ancestor of the source: never empty (Linux says ENOTEMPTY)
+            up: _Dir | None = src_dir
+            while up is not None:
+                if up is old:
+                    raise _error(errno.ENOTEMPTY, dst)
+                up = up.parent
         if type(node) is _Dir:
             ancestor: _Dir | None = dst_dir
             while ancestor is not None:

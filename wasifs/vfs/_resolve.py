@@ -64,12 +64,17 @@ def _oserr(exc: OSError) -> WasiError:
     return WasiError(errno_from_exception(exc))
 
 
-def resolve(backend: Backend, base: Any, path: str, follow: bool) -> Resolved:
+def resolve(backend: Backend, base: Any, path: str, follow: bool, *,
+            entry: bool = False) -> Resolved:
     """Walk ``path`` from the directory handle ``base`` (see the module docstring).
 
-    ``follow``: resolve a symlink in the final component too. Raises ``WasiError``.
+    ``follow``: resolve a symlink in the final component too. ``entry``: the caller acts on
+    the directory entry itself (mkdir, rmdir, unlink, rename, the new name of link/symlink):
+    a trailing slash then neither follows a final symlink nor fails on a non-directory; the
+    entry's ``lstat`` is returned for the caller to judge (as Linux: ``rmdir link/`` is
+    ENOTDIR, ``mkdir file/`` EEXIST). Raises ``WasiError``.
     """
-    fast = _resolve_plain(backend, base, path, follow)
+    fast = _resolve_plain(backend, base, path, follow)  # never with a trailing slash
     if fast is not None:
         return fast
     if not path:
@@ -120,12 +125,17 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool) -> Resolved:
                     return Resolved(cur, comp, None, stack[1:], trailing)
                 except OSError as exc:
                     raise _oserr(exc) from exc
+                if entry and not follow:
+                    return Resolved(cur, comp, st, stack[1:], trailing)
                 if not _stat.S_ISLNK(st.mode):
                     if trailing and not _stat.S_ISDIR(st.mode):
                         raise WasiError(Errno.NOTDIR)
                     return Resolved(cur, comp, st, stack[1:], trailing)
                 target = _readlink(backend, cur, comp)
-                # the trailing-slash requirement carries over to the link's target
+                # the trailing-slash requirement carries over to the link's target, and a
+                # target that ends in "/" makes one
+                if target.endswith("/"):
+                    trailing = True
             links += 1
             if links > MAX_SYMLINKS:
                 raise WasiError(Errno.LOOP)

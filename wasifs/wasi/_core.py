@@ -367,8 +367,8 @@ class WasiCore:
         m = mtim if fst_flags & _FST_MTIM else now if fst_flags & _FST_MTIM_NOW else None
         return a, m
 
-    def _resolve(self, d: OpenDir, path: str, follow: bool) -> Resolved:
-        return resolve(d.backend, d.ref.handle, path, follow)
+    def _resolve(self, d: OpenDir, path: str, follow: bool, entry: bool = False) -> Resolved:
+        return resolve(d.backend, d.ref.handle, path, follow, entry=entry)
 
     @staticmethod
     def _lstat(backend: Backend, r: Resolved) -> Stat | None:
@@ -885,9 +885,11 @@ class WasiCore:
     def path_create_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
         d = self._dir(fd, _RIG_PATH_CREATE_DIRECTORY)
         path = self._path(path_ptr, path_len)
-        r = self._resolve(d, path, False)
+        r = self._resolve(d, path, False, entry=True)
         try:
             if r.name is None:
+                return _ERR_EXIST
+            if r.trailing_slash and r.stat is not None:  # "name/" that exists, whatever it is
                 return _ERR_EXIST
             self._writable(d)
             d.backend.mkdir(r.dir, r.name)
@@ -977,16 +979,22 @@ class WasiCore:
         backend = src.backend
         rs = self._resolve(src, old_path, bool(old_flags & _LOO_SYMLINK_FOLLOW))
         try:
-            rd = self._resolve(dst, new_path, False)
+            rd = self._resolve(dst, new_path, False)  # "file/" is NOTDIR, as in wasmtime
             try:
-                if rs.name is None:
-                    return _ERR_PERM
+                # As linkat(2): a missing source first, then an existing target, and only
+                # then "the source is a directory".
+                st = self._lstat(backend, rs)
+                if st is None:
+                    return _ERR_NOENT
                 if rd.name is None:
                     return _ERR_EXIST
-                if rs.stat is None:
-                    return _ERR_NOENT
+                dt = self._lstat(backend, rd)
                 if rd.trailing_slash:  # a trailing slash names a directory: never a new link
-                    return _ERR_EXIST if self._lstat(backend, rd) is not None else _ERR_NOENT
+                    return _ERR_EXIST if dt is not None else _ERR_NOENT
+                if dt is not None:
+                    return _ERR_EXIST
+                if rs.name is None or _stat.S_ISDIR(st.mode):
+                    return _ERR_PERM
                 self._writable(dst)
                 backend.link(rs.dir, rs.name, rd.dir, rd.name)
             finally:
@@ -1016,7 +1024,17 @@ class WasiCore:
         path = self._path(path_ptr, path_len)
         if fd_ptr + 4 > len(self.mem):
             return _FAULT
+        if oflags & _OFL_CREAT and oflags & _OFL_DIRECTORY:
+            return _INVAL  # O_CREAT|O_DIRECTORY (Linux 6.4 and wasmtime: EINVAL)
         backend = d.backend
+        if oflags & _OFL_CREAT and path.endswith("/"):
+            # O_CREAT never makes a directory (Linux: EISDIR), once the parent was walked;
+            # with O_EXCL an existing entry is EEXIST first (as wasmtime)
+            r = self._resolve(d, path, False, entry=True)
+            close_all(backend, r.owned)
+            if oflags & _OFL_EXCL and r.name is None:  # "./" and the like
+                return _ERR_EXIST
+            return _ERR_ISDIR
         creat = bool(oflags & _OFL_CREAT)
         excl = bool(oflags & _OFL_EXCL)
         trunc = bool(oflags & _OFL_TRUNC)
@@ -1052,7 +1070,7 @@ class WasiCore:
             if r.name is None:
                 if creat and excl:
                     return _ERR_EXIST
-                if write or trunc:
+                if write or trunc or creat:
                     return _ERR_ISDIR
                 if r.owned and r.owned[-1] is r.dir:
                     ref = DirRef(backend, r.owned.pop())
@@ -1079,7 +1097,7 @@ class WasiCore:
                 elif _stat.S_ISDIR(st.mode):
                     if creat and excl:
                         return _ERR_EXIST
-                    if write or trunc:
+                    if write or trunc or creat:  # O_CREAT of a directory: Linux says EISDIR
                         return _ERR_ISDIR
                     ref = DirRef(backend, backend.opendir(r.dir, r.name))
                     new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
@@ -1142,10 +1160,15 @@ class WasiCore:
 
     def path_remove_directory(self, fd: int, path_ptr: int, path_len: int) -> int:
         d = self._dir(fd, _RIG_PATH_REMOVE_DIRECTORY)
-        r = self._resolve(d, self._path(path_ptr, path_len), False)
+        r = self._resolve(d, self._path(path_ptr, path_len), False, entry=True)
         try:
             if r.name is None:
                 return _INVAL
+            if r.trailing_slash:  # a symlink to a directory is not one (Linux: ENOTDIR)
+                if r.stat is None:
+                    return _ERR_NOENT
+                if r.stat.mode & 0o170000 != _stat.S_IFDIR:
+                    return _ERR_NOTDIR
             self._writable(d)
             d.backend.rmdir(r.dir, r.name)
         except OSError as exc:
@@ -1164,17 +1187,21 @@ class WasiCore:
         if src.backend is not dst.backend:
             return _ERR_XDEV
         backend = src.backend
-        rs = self._resolve(src, old_path, False)
+        rs = self._resolve(src, old_path, False, entry=True)
         try:
-            rd = self._resolve(dst, new_path, False)
+            rd = self._resolve(dst, new_path, False, entry=True)
             try:
                 if rs.name is None or rd.name is None:
                     return _INVAL  # renaming "." or ".." (or onto them)
                 if rs.trailing_slash or rd.trailing_slash:
+                    # "x/" names a directory: a symlink to one is not (Linux: ENOTDIR)
                     st = self._lstat(backend, rs)
                     if st is None:
                         return _ERR_NOENT
                     if not _stat.S_ISDIR(st.mode):
+                        return _ERR_NOTDIR
+                    dt = self._lstat(backend, rd)
+                    if dt is not None and not _stat.S_ISDIR(dt.mode):
                         return _ERR_NOTDIR
                 self._writable(dst)
                 backend.rename(rs.dir, rs.name, rd.dir, rd.name)
@@ -1193,7 +1220,7 @@ class WasiCore:
         path = self._path(new_path_ptr, new_path_len)
         if "\x00" in target:
             return _INVAL
-        r = self._resolve(d, path, False)
+        r = self._resolve(d, path, False)  # "file/" is NOTDIR here, as in wasmtime
         try:
             if r.name is None:
                 return _ERR_EXIST
@@ -1211,6 +1238,7 @@ class WasiCore:
 
     def path_unlink_file(self, fd: int, path_ptr: int, path_len: int) -> int:
         d = self._dir(fd, _RIG_PATH_UNLINK_FILE)
+        # "link/" follows the link here, as wasmtime does (ISDIR for a link to a directory)
         r = self._resolve(d, self._path(path_ptr, path_len), False)
         try:
             if r.name is None:
