@@ -7,9 +7,9 @@ WASI (the reference, on a host directory), under wasifs on a ``MemoryFileSystem`
 binding) and under wasifs on a ``NativeFileSystem`` (checked binding), on a writable and on a
 read-only mount. Every output line must match the reference, except for
 the deliberate differences of ``conformance/DIFFERENCES.md`` (normalized in
-``_script.documented``) and the known wasifs bugs (``_script.KNOWN_BUGS``: avoided by the
-generator or tolerated by ``_script.known_bug``, each one also a strict xfail below on its
-minimal script); the two wasifs backends must agree exactly; the final trees must be equal.
+``_script.documented``) and the tolerated differences found by this test
+(``_script.KNOWN_BUGS``, also documented there: tolerated by ``_script.known_bug``, each one
+a strict xfail below on its minimal script, so that a change shows); the two wasifs backends must agree exactly; the final trees must be equal.
 
 The default run is small and derandomized (reproducible in CI); set
 ``WASIFS_DIFF_EXAMPLES=300`` (or more) to explore further, and ``WASIFS_DIFF_RANDOM=1`` for
@@ -92,16 +92,16 @@ def test_readonly_scripts_match_wasmtime(differential: Differential, script: lis
 
 _KNOWN = [
     pytest.param(bug, marks=pytest.mark.xfail(
-        strict=True, raises=AssertionError, reason=f"known wasifs bug {bug}"))
+        strict=True, raises=AssertionError, reason=f"tolerated difference {bug} (DIFFERENCES.md)"))
     for bug in sorted(KNOWN_BUGS)
 ]
 
 
 @pytest.mark.parametrize("bug", _KNOWN)
 def test_known_bug(differential: Differential, bug: str) -> None:
-    """Each known wasifs bug on its minimal script (on the memory backend), a strict xfail: once
-    the bug is fixed this fails (XPASS), and its entry, with the tolerance in
-    ``_script.known_bug`` or the generator's exclusion, must go."""
+    """Each tolerated difference on its minimal script (on the memory backend), a strict
+    xfail: once wasifs answers as wasmtime this fails (XPASS), and its entry, with the
+    tolerance in ``_script.known_bug``, must go."""
     reason, script = KNOWN_BUGS[bug]
     with tempfile.TemporaryDirectory(prefix="wasifs-diff-") as tmp:
         ref = differential.reference(list(script), Path(tmp))
