@@ -79,11 +79,8 @@ def _error(code: int) -> OSError:
     return OSError(code, os.strerror(code))
 
 
-class ReadOnlyView:
-    """A read-only view of another backend (what a read-only archive looks like to wasifs):
-    every read goes through to it, every change answers ``EROFS``."""
-
-    readonly = True
+class _Over:
+    """The read side of a backend wrapped around ``inner``, passed through."""
 
     def __init__(self, inner: Backend) -> None:
         self._inner = inner
@@ -93,6 +90,37 @@ class ReadOnlyView:
 
     def opendir(self, dir: Any, name: str) -> Any:
         return self._inner.opendir(dir, name)
+
+    def close(self, handle: Any) -> None:
+        self._inner.close(handle)
+
+    def same(self, a: Any, b: Any) -> bool:
+        return self._inner.same(a, b)
+
+    def fstat(self, handle: Any) -> Stat:
+        return self._inner.fstat(handle)
+
+    def lstat(self, dir: Any, name: str) -> Stat:
+        return self._inner.lstat(dir, name)
+
+    def readlink(self, dir: Any, name: str) -> str:
+        return self._inner.readlink(dir, name)
+
+    def listdir(self, dir: Any) -> list[DirEntry]:
+        return self._inner.listdir(dir)
+
+    def pread(self, file: Any, buf: memoryview, offset: int) -> int:
+        return self._inner.pread(file, buf, offset)
+
+    def fsync(self, file: Any, dataonly: bool = False) -> None:
+        self._inner.fsync(file, dataonly)
+
+
+class ReadOnlyView(_Over):
+    """A read-only view of another backend (what a read-only archive looks like to wasifs):
+    every read goes through to it, every change answers ``EROFS``."""
+
+    readonly = True
 
     def open_file(self, dir: Any, name: str, *, read: bool, write: bool, create: bool = False,
                   exclusive: bool = False, truncate: bool = False, mode: int = 0o666) -> Any:
@@ -107,30 +135,6 @@ class ReadOnlyView:
             raise _error(errno.EEXIST)
         return handle
 
-    def close(self, handle: Any) -> None:
-        self._inner.close(handle)
-
-    def same(self, a: Any, b: Any) -> bool:
-        return self._inner.same(a, b)
-
-    def fstat(self, handle: Any) -> Stat:
-        return self._inner.fstat(handle)
-
-    def lstat(self, dir: Any, name: str) -> Stat:
-        return self._inner.lstat(dir, name)
-
-    def readlink(self, dir: Any, name: str) -> str:
-        return self._inner.readlink(dir, name)
-
-    def listdir(self, dir: Any) -> list[DirEntry]:
-        return self._inner.listdir(dir)
-
-    def pread(self, file: Any, buf: memoryview, offset: int) -> int:
-        return self._inner.pread(file, buf, offset)
-
-    def fsync(self, file: Any, dataonly: bool = False) -> None:
-        self._inner.fsync(file, dataonly)
-
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise _error(errno.EROFS)
 
@@ -138,14 +142,14 @@ class ReadOnlyView:
     mkdir = rmdir = unlink = rename = link = symlink = _refuse
 
 
-class FrontToBackStore:
+class FrontToBackStore(_Over):
     """An object-store-like backend over a :class:`MemoryFileSystem`: files are written front
     to back (``pwrite`` at the end, ``append``, or a truncating open), there are no hard links
     or symlinks (``EPERM``, as Linux answers on a filesystem without them) and times cannot
     be set (``ENOTSUP``)."""
 
     def __init__(self) -> None:
-        self._inner = MemoryFileSystem()
+        super().__init__(MemoryFileSystem())
 
     @property
     def readonly(self) -> bool:
@@ -158,34 +162,10 @@ class FrontToBackStore:
     def _refuse(self, code: int) -> OSError:
         return _error(errno.EROFS if self.readonly else code)
 
-    def root(self) -> Any:
-        return self._inner.root()
-
-    def opendir(self, dir: Any, name: str) -> Any:
-        return self._inner.opendir(dir, name)
-
     def open_file(self, dir: Any, name: str, *, read: bool, write: bool, create: bool = False,
                   exclusive: bool = False, truncate: bool = False, mode: int = 0o666) -> Any:
         return self._inner.open_file(dir, name, read=read, write=write, create=create,
                                      exclusive=exclusive, truncate=truncate, mode=mode)
-
-    def close(self, handle: Any) -> None:
-        self._inner.close(handle)
-
-    def same(self, a: Any, b: Any) -> bool:
-        return self._inner.same(a, b)
-
-    def fstat(self, handle: Any) -> Stat:
-        return self._inner.fstat(handle)
-
-    def lstat(self, dir: Any, name: str) -> Stat:
-        return self._inner.lstat(dir, name)
-
-    def readlink(self, dir: Any, name: str) -> str:
-        return self._inner.readlink(dir, name)
-
-    def listdir(self, dir: Any) -> list[DirEntry]:
-        return self._inner.listdir(dir)
 
     def set_times(self, dir: Any, name: str, atime_ns: int | None,
                   mtime_ns: int | None) -> None:
@@ -193,9 +173,6 @@ class FrontToBackStore:
 
     def fset_times(self, handle: Any, atime_ns: int | None, mtime_ns: int | None) -> None:
         raise self._refuse(errno.ENOTSUP)
-
-    def pread(self, file: Any, buf: memoryview, offset: int) -> int:
-        return self._inner.pread(file, buf, offset)
 
     def pwrite(self, file: Any, data: memoryview | bytes, offset: int) -> int:
         if offset != self._inner.fstat(file).size:
@@ -207,9 +184,6 @@ class FrontToBackStore:
 
     def ftruncate(self, file: Any, size: int) -> None:
         raise self._refuse(errno.ENOTSUP)
-
-    def fsync(self, file: Any, dataonly: bool = False) -> None:
-        self._inner.fsync(file, dataonly)
 
     def allocate(self, file: Any, offset: int, length: int) -> None:
         raise self._refuse(errno.ENOTSUP)
