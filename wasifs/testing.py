@@ -1718,7 +1718,7 @@ class HandleFileSystemContract(ContractBase):
         assert sorted(fs.find("/top", withdirs=True)) == [
             "/top", "/top/a", "/top/a/cycle", "/top/a/f"]
 
-    @needs(Capability.READONLY)
+    @needs(Capability.WRITE, Capability.READONLY)
     def test_readonly(self, fs: HandleFileSystem,
                       make_readonly: Callable[[HandleFileSystem], HandleFileSystem]) -> None:
         fs.pipe("/f", b"data")
