@@ -127,8 +127,15 @@ Desc = OpenFile | OpenDir | StdioFile
 
 
 class FdTable:
-    """Descriptors by number: a list indexed by fd (the hot path is ``table.fds[fd]``),
-    the lowest free number reused first, at most ``limit`` open at once (then EMFILE)."""
+    """Descriptors by number: a list indexed by fd (the hot path is ``table.fds[fd]``), at
+    most ``limit`` open at once (then EMFILE).
+
+    Numbers are handed out as wasmtime's preview1 does: the highest number closed earlier
+    (and not taken again since) first, else one past the highest number ever used. So a
+    number that was just closed is not necessarily the next one given; a program that
+    closes its stdout by mistake (after a failed ``fd_renumber``, say) keeps writing into
+    nothing rather than into the next file it opens, as under wasmtime.
+    """
 
     __slots__ = ("fds", "_free", "limit", "count")
 
@@ -136,6 +143,7 @@ class FdTable:
         if limit < 3:
             raise ValueError(f"fd limit must be at least 3, got {limit}")
         self.fds: list[Desc | None] = []
+        #: closed numbers, negated (a heap: the highest number on top)
         self._free: list[int] = []
         self.limit = limit
         self.count = 0
@@ -154,9 +162,10 @@ class FdTable:
             raise WasiError(Errno.MFILE)
         self.count += 1
         if self._free:
-            fd = heapq.heappop(self._free)
+            fd = -heapq.heappop(self._free)
             self.fds[fd] = desc
             return fd
+        # every number below len(fds) is open (closed ones are in _free)
         self.fds.append(desc)
         return len(self.fds) - 1
 
@@ -176,19 +185,7 @@ class FdTable:
         d = self.get(fd)
         self.fds[fd] = None
         self.count -= 1
-        if fd == len(self.fds) - 1:
-            self.fds.pop()
-            # trim trailing holes so that the list stays short
-            while self.fds and self.fds[-1] is None:
-                last = len(self.fds) - 1
-                self.fds.pop()
-                try:
-                    self._free.remove(last)
-                except ValueError:
-                    pass
-            heapq.heapify(self._free)
-        else:
-            heapq.heappush(self._free, fd)
+        heapq.heappush(self._free, -fd)
         return d
 
     def items(self) -> list[tuple[int, Desc]]:
