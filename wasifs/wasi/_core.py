@@ -1220,6 +1220,11 @@ class WasiCore:
         path = self._path(new_path_ptr, new_path_len)
         if "\x00" in target:
             return _INVAL
+        if target[:1] == "/":
+            # A guest may not make a link that could only ever be an escape: wasmtime
+            # (cap-std) refuses it before looking at the new path, and so does the official
+            # WASI test suite. Host-side tools (copy_in, Path.symlink_to) still can.
+            return _ERR_PERM
         r = self._resolve(d, path, False)  # "file/" is NOTDIR here, as in wasmtime
         try:
             if r.name is None:
