@@ -352,7 +352,8 @@ class NativeFileSystem(HandleFileSystem):
         return os.readlink(name, dir_fd=dir._fd)
 
     def listdir(self, dir: NativeDir) -> list[DirEntry]:
-        """The entries of ``dir`` sorted by name, without ``.`` and ``..``."""
+        """The entries of ``dir`` in the host directory's own order (what ``readdir(3)``
+        gives, as under wasmtime), without ``.`` and ``..``."""
         if not dir.listable:
             raise PermissionError(errno.EACCES, "Permission denied: directory not readable")
         entries: list[DirEntry] = []
@@ -372,7 +373,6 @@ class NativeFileSystem(HandleFileSystem):
                 except FileNotFoundError:  # removed while listing
                     continue
                 append(DirEntry(entry.name, ino, kind))
-        entries.sort(key=lambda e: e.name)
         return entries
 
     def set_times(self, dir: NativeDir, name: str, atime_ns: int | None,
