@@ -366,40 +366,6 @@ CASES: tuple[Case, ...] = (
             ("/other", {"o": b"O"}),
             ("/sandbox/nested", {"inner.txt": b"inner mount"}),
         ),
-        differences=(
-            Difference(
-                "cross-mount-xdev",
-                stdout=(
-                    (
-                        "rename file from preopen 3 to preopen 4: SUCCESS",
-                        "rename file from preopen 3 to preopen 4: XDEV",
-                    ),
-                    (
-                        "link file from preopen 3 into preopen 4: SUCCESS",
-                        "link file from preopen 3 into preopen 4: XDEV",
-                    ),
-                    (
-                        "rename dir from preopen 3 to preopen 4: SUCCESS",
-                        "rename dir from preopen 3 to preopen 4: XDEV",
-                    ),
-                    ("stat f in 3: NOENT", "stat f in 3: type=file size=1 nlink=1"),
-                    (
-                        "stat g in 3: type=file size=1 nlink=2",
-                        "stat g in 3: type=file size=1 nlink=1",
-                    ),
-                ),
-                files=(
-                    ("/other", "d", None),
-                    ("/other", "d/x", None),
-                    ("/other", "linked", None),
-                    ("/other", "moved", None),
-                    ("/sandbox", "d", ("d", "dir")),
-                    ("/sandbox", "d/x", ("d/x", "file", 1, b"x")),
-                    ("/sandbox", "f", ("f", "file", 1, b"F")),
-                    ("/sandbox", "g", ("g", "file", 1, b"G")),
-                ),
-            ),
-        ),
     ),
     Case("readdir-bytes", "readdir.wat", mounts=_sandbox({"file.txt": b"12345"})),
     # yosys's stdout redirection around ABC: no output file may land on fd 1 or 2
