@@ -6,8 +6,11 @@ preopened directories with their initial file trees. A case is run
 
 * under wasmtime-py's own WASI (``Linker.define_wasi`` + ``WasiConfig``), the reference,
   on fresh host directories;
-* under ``wasifs.run`` on a ``MemoryFileSystem`` per preopen (binding "raw" and "checked");
-* under ``wasifs.run`` on a ``NativeFileSystem`` over fresh host directories (binding "raw").
+* under wasifs on ONE ``MemoryFileSystem`` holding every preopen as a folder, each preopened
+  at its folder (``Preopen(subdir=...)`` through ``WasiHost``: files move between preopens
+  as on one host filesystem), bindings "raw" and "checked";
+* under ``wasifs.run`` on a ``NativeFileSystem`` per preopen over fresh host directories
+  (bindings "raw" and "checked").
 
 and the exit code, stdout, stderr and the resulting file trees (paths, types, contents, link
 counts of files, symlink targets; never times or inode numbers) are compared with the
