@@ -374,7 +374,6 @@ def run_wasifs(case: Case, backend: str, binding: str) -> Outcome:
     """
     import wasmtime
 
-    import wasifs
 
     wasm = build_guest(case)
     with tempfile.TemporaryDirectory(prefix=f"wasifs-conf-{case.name}-") as tmp:

@@ -26,8 +26,7 @@ from wasifs.api import default_engine, load_module
 from wasifs.backends.memory import MemoryFileSystem
 from wasifs.backends.native import NativeFileSystem
 from wasifs.toolchain import compile_c
-from wasifs.trees import DIR, read_tree, write_tree
-from wasifs.trees import Link
+from wasifs.trees import DIR, Link, read_tree, write_tree
 from wasifs.vfs import Preopen
 from wasifs.wasi import WasiCore
 

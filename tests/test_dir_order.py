@@ -17,10 +17,10 @@ import wasmtime
 
 import wasifs
 import wasifs.api
-from wasifs.trees import read_tree, write_tree
 from wasifs.backends.memory import MemoryFileSystem
 from wasifs.backends.native import NativeFileSystem
 from wasifs.toolchain import compile_c
+from wasifs.trees import read_tree, write_tree
 
 LIST_DIR = r"""
 #include <dirent.h>
