@@ -6,8 +6,11 @@ preopened directories with their initial file trees. A case is run
 
 * under wasmtime-py's own WASI (``Linker.define_wasi`` + ``WasiConfig``), the reference,
   on fresh host directories;
-* under ``wasifs.run`` on a ``MemoryFileSystem`` per preopen (binding "raw" and "checked");
-* under ``wasifs.run`` on a ``NativeFileSystem`` over fresh host directories (binding "raw").
+* under wasifs on ONE ``MemoryFileSystem`` holding every preopen as a folder, each preopened
+  at its folder (``Preopen(subdir=...)`` through ``WasiHost``: files move between preopens
+  as on one host filesystem), bindings "raw" and "checked";
+* under ``wasifs.run`` on a ``NativeFileSystem`` per preopen over fresh host directories
+  (bindings "raw" and "checked").
 
 and the exit code, stdout, stderr and the resulting file trees (paths, types, contents, link
 counts of files, symlink targets; never times or inode numbers) are compared with the
@@ -158,9 +161,23 @@ def make_native_tree(root: Path, tree: Tree) -> None:
             path.write_bytes(data)
 
 
-def make_backend_tree(fs: Any, tree: Tree) -> None:
-    """Create ``tree`` in a wasifs backend through the Backend protocol."""
-    root = fs.root()
+def _open_subdir(fs: Any, subdir: str) -> Any:
+    """A handle on ``subdir`` of ``fs`` (the root for ""), made if missing."""
+    d = fs.root()
+    for name in [p for p in subdir.split("/") if p]:
+        try:
+            fs.mkdir(d, name)
+        except FileExistsError:
+            pass
+        sub = fs.opendir(d, name)
+        fs.close(d)
+        d = sub
+    return d
+
+
+def make_backend_tree(fs: Any, tree: Tree, subdir: str = "") -> None:
+    """Create ``tree`` in a wasifs backend (under ``subdir``) through the Backend protocol."""
+    root = _open_subdir(fs, subdir)
     try:
         for rel, value in tree.items():
             parts = [p for p in rel.split("/") if p]
@@ -227,8 +244,8 @@ def dump_native(root: Path) -> list[Entry]:
     return out
 
 
-def dump_backend(fs: Any) -> list[Entry]:
-    """The same dump as :func:`dump_native`, through the Backend protocol."""
+def dump_backend(fs: Any, subdir: str = "") -> list[Entry]:
+    """The same dump as :func:`dump_native` (of ``subdir``), through the Backend protocol."""
     out: list[Entry] = []
 
     def walk(d: Any, prefix: str) -> None:
@@ -256,7 +273,7 @@ def dump_backend(fs: Any) -> list[Entry]:
             else:
                 out.append((rel, "other"))
 
-    root = fs.root()
+    root = _open_subdir(fs, subdir)
     try:
         walk(root, "")
     finally:
@@ -346,58 +363,38 @@ _BINDINGS: dict[str, Literal["raw", "checked"]] = {"raw": "raw", "checked": "che
 
 
 def run_wasifs(case: Case, backend: str, binding: str) -> Outcome:
-    """Run ``case`` under ``wasifs.run`` with ``backend`` ("memory"/"native") and
-    ``binding`` ("raw"/"checked")."""
+    """Run ``case`` under wasifs with ``backend`` ("memory"/"native") and ``binding``
+    ("raw"/"checked").
+
+    native: ``wasifs.run`` with one ``NativeFileSystem`` per mount, on fresh host directories
+    as for wasmtime. memory: the mounts are folders of ONE ``MemoryFileSystem`` (what
+    ``wasifs run --backend memory`` does with its ``--dir`` folders), each preopened at its
+    folder (``Preopen(..., subdir=...)``) through the embedding API (``WasiHost``), so that
+    a guest moves files between mounts as on one host filesystem under wasmtime.
+    """
     import wasmtime
 
-    import wasifs
 
     wasm = build_guest(case)
     with tempfile.TemporaryDirectory(prefix=f"wasifs-conf-{case.name}-") as tmp:
         t = Path(tmp)
-        mounts: dict[str, Any] = {}
         dumpers: dict[str, Callable[[], list[Entry]]] = {}
-        for i, (guest_path, tree) in enumerate(case.mounts):
-            if backend == "memory":
-                from wasifs.backends.memory import MemoryFileSystem
-
-                fs: Any = MemoryFileSystem()
-                make_backend_tree(fs, tree)
-                dumpers[guest_path] = functools.partial(dump_backend, fs)
-            elif backend == "native":
-                from wasifs.backends.native import NativeFileSystem
-
-                root = t / f"mount{i}"
-                root.mkdir()
-                make_native_tree(root, tree)
-                fs = NativeFileSystem(str(root))
-                dumpers[guest_path] = functools.partial(dump_native, root)
-            else:
-                raise ValueError(f"unknown backend {backend!r}")
-            mounts[guest_path] = (
-                wasifs.Mount(fs, readonly=True) if guest_path in case.readonly else fs
-            )
         t0 = time.perf_counter()
         code: int | str
         stdout = stderr = b""
         detail = ""
         try:
-            result = wasifs.run(
-                wasm,
-                args=_argv(case),
-                env=dict(case.env),
-                mounts=mounts,
-                stdin=case.stdin,
-                binding=_BINDINGS[binding],
-                strict=True,
-            )
-            code, stdout, stderr = result.exit_code, result.stdout, result.stderr
-            if result.trap is not None:
-                code = "trap"
-                detail = result.trap
+            if backend == "memory":
+                code, stdout, stderr, detail = _run_shared_memory(case, wasm, binding, dumpers)
+            elif backend == "native":
+                code, stdout, stderr, detail = _run_native(case, wasm, binding, dumpers, t)
+            else:
+                raise ValueError(f"unknown backend {backend!r}")
         except wasmtime.Trap as exc:
             code = "trap"
             detail = str(exc)
+        except ValueError:
+            raise
         except Exception as exc:  # noqa: BLE001 - reported as the outcome
             code = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             detail = f"{type(exc).__name__}: {exc}"
@@ -407,6 +404,78 @@ def run_wasifs(case: Case, backend: str, binding: str) -> Outcome:
         seconds = time.perf_counter() - t0
         trees = {gp: dump() for gp, dump in dumpers.items()}
     return Outcome(code, stdout, stderr, trees, seconds, detail)
+
+
+_Ran = tuple[int | str, bytes, bytes, str]
+
+
+def _run_native(case: Case, wasm: bytes, binding: str,
+                dumpers: dict[str, Callable[[], list[Entry]]], t: Path) -> _Ran:
+    import wasifs
+    from wasifs.backends.native import NativeFileSystem
+
+    mounts: dict[str, Any] = {}
+    for i, (guest_path, tree) in enumerate(case.mounts):
+        root = t / f"mount{i}"
+        root.mkdir()
+        make_native_tree(root, tree)
+        fs = NativeFileSystem(str(root))
+        dumpers[guest_path] = functools.partial(dump_native, root)
+        mounts[guest_path] = (
+            wasifs.Mount(fs, readonly=True) if guest_path in case.readonly else fs
+        )
+    result = wasifs.run(
+        wasm,
+        args=_argv(case),
+        env=dict(case.env),
+        mounts=mounts,
+        stdin=case.stdin,
+        binding=_BINDINGS[binding],
+        strict=True,
+    )
+    if result.trap is not None:
+        return "trap", result.stdout, result.stderr, result.trap
+    return result.exit_code, result.stdout, result.stderr, ""
+
+
+def _run_shared_memory(case: Case, wasm: bytes, binding: str,
+                       dumpers: dict[str, Callable[[], list[Entry]]]) -> _Ran:
+    import wasmtime
+
+    import wasifs
+    from wasifs.api import default_engine, load_module
+    from wasifs.backends.memory import MemoryFileSystem
+    from wasifs.errors import GuestTrap, ProcExit
+    from wasifs.vfs import Preopen
+
+    fs = MemoryFileSystem()
+    preopens = []
+    for i, (guest_path, tree) in enumerate(case.mounts):
+        folder = f"mount{i}"
+        make_backend_tree(fs, tree, folder)
+        dumpers[guest_path] = functools.partial(dump_backend, fs, folder)
+        preopens.append(Preopen(guest_path, fs, readonly=guest_path in case.readonly,
+                                subdir=folder))
+    engine = default_engine()
+    module = load_module(wasm, engine)
+    store = wasmtime.Store(engine)
+    host = wasifs.WasiHost(store, args=_argv(case), env=dict(case.env), mounts={},
+                           stdin=case.stdin, binding=_BINDINGS[binding], strict=True)
+    for p in preopens:
+        host.core.add_preopen(p)
+    linker = wasmtime.Linker(engine)
+    host.define(linker, module)
+    trap = ""
+    try:
+        host.instantiate(linker, module)
+        code: int | str = host.start()
+    except ProcExit as exc:
+        code = exc.code
+    except GuestTrap as exc:
+        code, trap = "trap", str(exc)
+    finally:
+        host.close()
+    return code, host.output(1), host.output(2), trap
 
 
 def run_case(case: Case, runtime: str) -> Outcome:

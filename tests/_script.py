@@ -45,8 +45,8 @@ GUEST_PATH = "/sandbox"
 CASE = Case("differential", "script.c", mounts=((GUEST_PATH, {}),))
 
 #: The tree every script starts from: a file, a directory with a file, a symlink to it, and
-#: a symlink with an absolute target (the guest cannot create one under wasmtime: see
-#: symlink-absolute-target; following it leaves the preopen).
+#: a symlink with an absolute target (a guest cannot create one, as under wasmtime; reading
+#: it is readlink-absolute-target, following it leaves the preopen).
 INITIAL: Tree = {"a": b"0123456789", "d/": None, "d/e": b"E", "s": Link("d"), "l": Link("/d")}
 
 # --- the generator ----------------------------------------------------------------------
@@ -63,9 +63,8 @@ SHAPES = ("{}/", "./{}", "d/../{}", "a/../{}", "s/../{}", "{}//", "{}/.", "/{}",
 #: Paths that are not built from a name: the preopen itself, its parent, the empty path.
 SPECIAL = (".", "..", "~", "/", "d/..", "s/..", "./", "d/.")
 #: Symlink targets: names (resolved relative to the link's directory), dangling,
-#: self-referencing, escaping. Never absolute (wasmtime refuses to create those, see
-#: symlink-absolute-target; INITIAL has one); some end in "/" (the target must then be a
-#: directory).
+#: self-referencing, escaping. Never absolute (wasmtime and wasifs refuse to create those;
+#: INITIAL has one); some end in "/" (the target must then be a directory).
 TARGETS = (*NAMES, ".", "..", "e", "nope", "../d", "../a", "../../x", "d/..", "s", "s/e", "d/.",
            "a/", "d/", "nope/")
 
@@ -211,17 +210,14 @@ def documented(line: str, ref: str, got: str, *, readonly: bool = False) -> str 
     # opening an existing file with O_CREAT but without write access succeeds in wasifs.
     # wasmtime refuses a change before it looks at the path at all; wasifs walks the path
     # first, so an error found on the way wins over ROFS (NOTDIR for "file/", NOENT for "",
-    # EXIST for mkdir ".", INVAL for rmdir ".", NOTCAPABLE for an escape, ...).
+    # EXIST for mkdir ".", INVAL for rmdir ".", ...).
     if readonly and ref == "PERM" and _changes(line) and (got.isupper() or (
             kind == "open" and "c" in flags and got == "opened file")):
         return "readonly-mounts"
-    # escape-notcapable: leaving the preopen is PERM in wasmtime, NOTCAPABLE in wasifs.
-    if ref == "PERM" and got == "NOTCAPABLE":
-        return "escape-notcapable"
-    # symlink-absolute-target: wasmtime refuses to read an absolute target (PERM), wasifs
+    # readlink-absolute-target: wasmtime refuses to read an absolute target (PERM), wasifs
     # returns it unchanged.
     if kind == "readlink" and ref == "PERM" and got.startswith('"/'):
-        return "symlink-absolute-target"
+        return "readlink-absolute-target"
     # rename-dot: renaming "." (or onto it) is BUSY in wasmtime (Linux), INVAL in wasifs
     # (POSIX). wasmtime checks for a dot before looking at the other path; wasifs resolves
     # both paths first, so an error in the other path (NOTDIR for "file/", NOENT, ...) wins.
@@ -263,7 +259,7 @@ KNOWN_BUGS: dict[str, tuple[str, tuple[str, ...]]] = {
         "at trailing slashes, \".\" and the new name; wasifs resolves and checks the old path "
         "completely, then the new one, so it answers NOTDIR for \"file/\" in one path where "
         "the other escapes or is inside the old directory, or the new path's error (NOTDIR, "
-        "NOTCAPABLE, EXIST) where the old one is missing",
+        "PERM, EXIST) where the old one is missing",
         ("rename b a/", "link b/ a/x", "link b/ ..", "link b .", "link b d/..", "rename a/ /a",
          "rename d/e/ ../b", "create d/f 1", "rename d d/f/"),
     ),

@@ -364,6 +364,21 @@ static void cross_mount(void) {
           w_path_symlink(P("../sandbox/g"), 12, 4, P("cross"), 5));
     show_stat("stat f in 3", 0, "f");
     show_stat("stat g in 3", 0, "g");
+    check("rename from 4 back over a file of 3",
+          w_path_rename(4, P("moved"), 5, 3, P("g"), 1));
+    {
+        filestat_t st;
+        memset(&st, 0, sizeof st);
+        i32 e = w_path_filestat_get(4, 0, P("linked"), 6, P(&st));
+        printf("stat linked in 4: %s nlink=%llu\n", en(e), (unsigned long long)st.nlink);
+    }
+    check("rename dir from 4 into the nested preopen 5",
+          w_path_rename(4, P("d"), 1, 5, P("d2"), 2));
+    check("rename dir from 5 over a file of 4", w_path_rename(5, P("d2"), 2, 4, P("o2"), 2));
+    check("rename from 4 to 3 by .. (an escape)",
+          w_path_rename(4, P("o2"), 2, 3, P("../x"), 4));
+    check("link from 4 to 3 by .. (an escape)",
+          w_path_link(4, 0, P("o2"), 2, 3, P("../x"), 4));
     /* libc resolves absolute paths to the preopen with the longest matching prefix */
     FILE *fp = fopen("/other/o2", "r");
     char buf[32] = {0};

@@ -147,6 +147,14 @@ int main(void) {
     check("symlink at ../s", w_path_symlink(P("x.txt"), 5, DIRFD, P("../s"), 4));
     check("readlink ../x", w_path_readlink(DIRFD, P("../x"), 4, P(&fd), 4, P(&fd)));
     check("readlink through loop", w_path_readlink(DIRFD, P("loop1/x"), 7, P(&fd), 4, P(&fd)));
+    {
+        char target[32] = {0};
+        u32 used = 0;
+        i32 e = w_path_readlink(DIRFD, P("abs"), 3, P(target), sizeof target - 1, P(&used));
+        printf("readlink abs: %s", en(e));
+        if (e == 0) printf(" \"%.*s\"", (int)used, target);
+        printf("\n");
+    }
     check("set_times ../", w_path_filestat_set_times(DIRFD, 0, P(".."), 2, 0, 0, FST_MTIM_NOW));
     check("set_times through loop", w_path_filestat_set_times(DIRFD, F, P("loop1"), 5, 0, 0,
                                                               FST_MTIM_NOW));

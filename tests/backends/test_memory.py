@@ -151,6 +151,47 @@ def test_mode_bits_are_kept(mem: MemoryFileSystem) -> None:
     assert mem.lstat(root, "l").mode == stat.S_IFLNK | 0o777
 
 
+#: A guest that creates the file "f" and the directory "d" in its first preopen (preview1
+#: has no mode argument: the host decides, as a host's open(0666)/mkdir(0777) and umask do).
+_CREATE_GUEST = """
+(module
+  (import "wasi_snapshot_preview1" "path_open"
+    (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "path_create_directory"
+    (func $mkdir (param i32 i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "fd")
+  (func (export "_start")
+    (call $exit (i32.or
+      (call $open (i32.const 3) (i32.const 0) (i32.const 16) (i32.const 1) (i32.const 1)
+                  (i64.const 0x1fffffff) (i64.const 0) (i32.const 0) (i32.const 64))
+      (call $mkdir (i32.const 3) (i32.const 17) (i32.const 1))))))
+"""
+
+
+@pytest.mark.parametrize(("options", "file_mode", "dir_mode"), [
+    ({}, 0o644, 0o755), ({"umask": 0o077}, 0o600, 0o700), ({"umask": 0}, 0o666, 0o777),
+], ids=["default", "077", "none"])
+def test_a_guest_creates_files_under_a_umask(options: dict[str, int], file_mode: int,
+                                             dir_mode: int) -> None:
+    import wasifs
+
+    fs = MemoryFileSystem(**options)
+    assert wasifs.run(_CREATE_GUEST, mounts={"/": fs}).exit_code == 0
+    root = fs.root()
+    assert fs.lstat(root, "f").mode == stat.S_IFREG | file_mode
+    assert fs.lstat(root, "d").mode == stat.S_IFDIR | dir_mode
+    # the host-side API goes through the same umask, and a snapshot keeps it
+    assert pickle.loads(pickle.dumps(fs)).umask == fs.umask
+
+
+@pytest.mark.parametrize("bad", [-1, 0o1000, "022", True])
+def test_umask_is_checked(bad: Any) -> None:
+    with pytest.raises(ValueError, match="umask"):
+        MemoryFileSystem(umask=bad)
+
+
 @pytest.mark.parametrize("call", [
     lambda m, f: m.pread(f, memoryview(bytearray(1)), -1),
     lambda m, f: m.pwrite(f, b"x", -1),

@@ -100,7 +100,10 @@ class Backend(Protocol):
         """The target of the symlink ``name``; ``OSError(errno.EINVAL)`` if not a symlink."""
 
     def listdir(self, dir: Any) -> list[DirEntry]:
-        """The entries of the directory, without ``.`` and ``..``, in a stable order."""
+        """The entries of the directory, without ``.`` and ``..``, in the storage's own
+        order (a host directory's ``readdir`` order, creation order in memory): not sorted,
+        and the same from one call to the next while the directory is not changed. The VFS
+        keeps one listing per open directory, so ``fd_readdir`` cookies stay valid."""
 
     def set_times(self, dir: Any, name: str, atime_ns: int | None, mtime_ns: int | None) -> None:
         """Set times of ``name`` (not following a symlink); None leaves that time as is."""

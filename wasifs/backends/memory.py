@@ -120,7 +120,10 @@ class MemoryFileSystem(HandleFileSystem):
     (protocol ``"wasifs-memory"``).
 
     ``readonly`` (also settable later, for example after populating the tree) makes every
-    mutation raise ``OSError(errno.EROFS)``. ``max_file_size`` caps a file's size (``EFBIG``
+    mutation raise ``OSError(errno.EROFS)``. ``umask`` clears permission bits of the files
+    and directories created here, as a host's umask does (default ``0o022``: a guest's new
+    file is ``0o644``, a new directory ``0o755``, what it would get from a host under
+    wasmtime); symlinks are always ``0o777``. ``max_file_size`` caps a file's size (``EFBIG``
     beyond it); running out of memory while growing a file raises ``ENOSPC``.
     ``auto_mkdir`` is the fsspec option (see :class:`HandleFileSystem`).
 
@@ -132,10 +135,14 @@ class MemoryFileSystem(HandleFileSystem):
     #: The largest size a file may reach (bytes).
     max_file_size: int = (1 << 63) - 1
 
-    def __init__(self, readonly: bool = False, *, auto_mkdir: bool = False,
+    def __init__(self, readonly: bool = False, *, umask: int = 0o022, auto_mkdir: bool = False,
                  **storage_options: Any) -> None:
         super().__init__(auto_mkdir=auto_mkdir, **storage_options)
+        if not isinstance(umask, int) or isinstance(umask, bool) or not 0 <= umask <= 0o777:
+            raise ValueError(f"umask must be an int in 0..0o777, got {umask!r}")
         self.readonly = bool(readonly)
+        #: permission bits cleared from the mode of every file and directory created here
+        self.umask = umask
         self._dev = next(_DEVICES)
         self._token = os.urandom(16).hex()
         self._last_ino = 1
@@ -156,7 +163,8 @@ class MemoryFileSystem(HandleFileSystem):
 
     def __reduce__(self) -> tuple[Any, ...]:
         state = {name: self.__dict__[name]
-                 for name in ("readonly", "auto_mkdir", "max_file_size") if name in self.__dict__}
+                 for name in ("readonly", "umask", "auto_mkdir", "max_file_size")
+                 if name in self.__dict__}
         return (_restore, (type(self), self.storage_args, self.storage_options, state,
                            self._root, self._last_ino))
 
@@ -200,7 +208,7 @@ class MemoryFileSystem(HandleFileSystem):
             if dir.nlink == 0:
                 raise _error(errno.ENOENT, name)  # the directory was removed
             now = _now()
-            new = _File(self._next_ino(), S_IFREG | (mode & 0o7777), now)
+            new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask), now)
             dir.children[name] = new
             dir.mtime = dir.ctime = now
             return new
@@ -358,7 +366,8 @@ class MemoryFileSystem(HandleFileSystem):
         if dir.nlink == 0:
             raise _error(errno.ENOENT, name)
         now = _now()
-        dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777), now, dir)
+        dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
+                                  now, dir)
         dir.nlink += 1
         dir.mtime = dir.ctime = now
 

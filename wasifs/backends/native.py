@@ -207,6 +207,11 @@ class NativeFileSystem(HandleFileSystem):
 
     protocol: ClassVar[str | tuple[str, ...]] = "wasifs-native"
 
+    #: Every native backend is a view of the one host namespace: a guest may rename or
+    #: hard-link between two of them (two preopens), and the host kernel answers EXDEV when
+    #: the two directories are on different host filesystems (as under wasmtime).
+    link_domain: ClassVar[str] = "host"
+
     readonly: bool
 
     def __init__(self, root: str | os.PathLike[str], readonly: bool = False, *,
@@ -352,7 +357,8 @@ class NativeFileSystem(HandleFileSystem):
         return os.readlink(name, dir_fd=dir._fd)
 
     def listdir(self, dir: NativeDir) -> list[DirEntry]:
-        """The entries of ``dir`` sorted by name, without ``.`` and ``..``."""
+        """The entries of ``dir`` in the host directory's own order (what ``readdir(3)``
+        gives, as under wasmtime), without ``.`` and ``..``."""
         if not dir.listable:
             raise PermissionError(errno.EACCES, "Permission denied: directory not readable")
         entries: list[DirEntry] = []
@@ -372,7 +378,6 @@ class NativeFileSystem(HandleFileSystem):
                 except FileNotFoundError:  # removed while listing
                     continue
                 append(DirEntry(entry.name, ino, kind))
-        entries.sort(key=lambda e: e.name)
         return entries
 
     def set_times(self, dir: NativeDir, name: str, atime_ns: int | None,
@@ -534,7 +539,9 @@ class NativeFileSystem(HandleFileSystem):
     def rename(self, src_dir: NativeDir, src: str, dst_dir: NativeDir, dst: str) -> None:
         """``renameat(2)``: the kernel's semantics (atomic replace, ``EISDIR``, ``ENOTDIR``,
         ``EINVAL`` into its own subtree). ``EEXIST`` for a directory over a non-empty one
-        (XFS and some others) is reported as ``ENOTEMPTY``, as on ext4 and tmpfs."""
+        (XFS and some others) is reported as ``ENOTEMPTY``, as on ext4 and tmpfs.
+        ``dst_dir`` may come from another ``NativeFileSystem`` (``EXDEV`` from the kernel
+        when it is on another host filesystem)."""
         _check_name(src)
         _check_name(dst)
         if self.readonly:
@@ -545,7 +552,8 @@ class NativeFileSystem(HandleFileSystem):
             raise OSError(errno.ENOTEMPTY, "Directory not empty", dst) from exc
 
     def link(self, src_dir: NativeDir, src: str, dst_dir: NativeDir, dst: str) -> None:
-        """Hard-link ``src`` as ``dst`` (a symlink ``src`` is linked itself, never followed)."""
+        """Hard-link ``src`` as ``dst`` (a symlink ``src`` is linked itself, never followed);
+        ``dst_dir`` may come from another ``NativeFileSystem``, as for :meth:`rename`."""
         _check_name(src)
         _check_name(dst)
         if self.readonly:

@@ -1,7 +1,7 @@
 """Descriptors, open-file descriptions and path resolution over backends."""
 
 from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve
-from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile
+from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
 __all__ = (
     "ESCAPE",
@@ -15,4 +15,5 @@ __all__ = (
     "OpenFile",
     "Preopen",
     "StdioFile",
+    "shares_namespace",
 )

@@ -2,8 +2,8 @@
 
 The rules (see ``conformance/DIFFERENCES.md`` for the reasoning):
 - absolute paths are refused, and so is ``..`` above the directory the walk starts from
-  (``Errno.NOTCAPABLE``): a descriptor never reaches outside itself, however the path is
-  spelled, as in wasmtime (cap-std);
+  (``Errno.PERM``, as wasmtime answers): a descriptor never reaches outside itself, however
+  the path is spelled, as in wasmtime (cap-std); a missing right stays ``Errno.NOTCAPABLE``;
 - symlinks are resolved by the VFS, never by a backend: their targets are read and spliced
   into the remaining path; an absolute target is an escape; more than ``MAX_SYMLINKS``
   expansions give ``ELOOP``;
@@ -24,8 +24,9 @@ from ..errors import WasiError, errno_from_exception
 __all__ = ("MAX_SYMLINKS", "ESCAPE", "Resolved", "resolve", "close_all")
 
 MAX_SYMLINKS = 40
-#: errno for a path that would leave its directory descriptor
-ESCAPE = Errno.NOTCAPABLE
+#: errno for a path that would leave its directory descriptor (wasmtime's answer; wasi-common
+#: and uvwasi said NOTCAPABLE, which wasifs keeps for a missing right)
+ESCAPE = Errno.PERM
 NAME_MAX = 255
 PATH_MAX = 4096
 

@@ -10,21 +10,77 @@ from ..backends._protocol import Backend
 from ..errors import WasiError
 from ..stdio import Sink, Source
 
-__all__ = ("DirRef", "OpenDir", "OpenFile", "StdioFile", "Desc", "FdTable", "Preopen")
+__all__ = ("DirRef", "OpenDir", "OpenFile", "StdioFile", "Desc", "FdTable", "Preopen",
+           "shares_namespace")
 
 
 class Preopen:
-    """A directory the guest sees from the start: ``guest_path`` on ``backend``'s root."""
+    """A directory the guest sees from the start: ``guest_path`` on ``backend``'s root, or on
+    the directory ``subdir`` inside it.
 
-    __slots__ = ("guest_path", "backend", "readonly")
+    ``subdir`` (a ``/``-separated path from the backend's root, no ``..``; symlinks on the
+    way are not followed) makes the preopen's root that directory: the guest cannot reach
+    above it (``..`` there is an escape, as at any preopen's root). Several preopens can so
+    share one backend, each on its own folder, and a guest then moves files between them
+    with ``path_rename``/``path_link`` as on one host filesystem (see
+    :func:`shares_namespace`). The directory must exist when the preopen is opened.
+    """
 
-    def __init__(self, guest_path: str, backend: Backend, readonly: bool = False) -> None:
+    __slots__ = ("guest_path", "backend", "readonly", "subdir")
+
+    def __init__(self, guest_path: str, backend: Backend, readonly: bool = False, *,
+                 subdir: str = "") -> None:
+        if not isinstance(subdir, str):
+            raise TypeError(f"subdir must be a str, not {type(subdir).__name__}")
+        parts = [p for p in subdir.split("/") if p and p != "."]
+        if ".." in parts or "\x00" in subdir:
+            raise ValueError(f"subdir must be a path inside the backend, without '..': "
+                             f"{subdir!r}")
         self.guest_path = guest_path
         self.backend = backend
         self.readonly = readonly or bool(getattr(backend, "readonly", False))
+        #: the preopen's root, relative to the backend's root ("" for the root itself)
+        self.subdir = "/".join(parts)
+
+    def open_root(self) -> Any:
+        """A new directory handle on the preopen's root (the backend's root or ``subdir``).
+        Raises ``OSError`` naming the directory when it cannot be opened."""
+        backend = self.backend
+        try:
+            handle = backend.root()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot open the root of {backend!r}: {exc}") from exc
+        walked = ""
+        for name in self.subdir.split("/") if self.subdir else ():
+            walked = f"{walked}/{name}" if walked else name
+            try:
+                child = backend.opendir(handle, name)
+            except OSError as exc:
+                backend.close(handle)
+                raise OSError(exc.errno, f"cannot open the preopen directory {walked!r} of "
+                                         f"{backend!r} for {self.guest_path!r}: "
+                                         f"{exc.strerror or exc}", walked) from exc
+            backend.close(handle)
+            handle = child
+        return handle
 
     def __repr__(self) -> str:
-        return f"Preopen({self.guest_path!r}, {self.backend!r}, readonly={self.readonly})"
+        sub = f", subdir={self.subdir!r}" if self.subdir else ""
+        return f"Preopen({self.guest_path!r}, {self.backend!r}, readonly={self.readonly}{sub})"
+
+
+def shares_namespace(a: Backend, b: Backend) -> bool:
+    """Whether ``path_rename``/``path_link`` may move an entry from backend ``a`` to ``b``.
+
+    True for one backend (two preopens of one instance, or subdirectories of it), and for two
+    backends that declare the same ``link_domain`` (every ``NativeFileSystem`` says "host":
+    the host kernel then decides, and answers EXDEV between two host filesystems). Anything
+    else is two filesystems: the caller answers EXDEV.
+    """
+    if a is b:
+        return True
+    domain = getattr(a, "link_domain", None)
+    return domain is not None and domain == getattr(b, "link_domain", None)
 
 
 class DirRef:
@@ -127,8 +183,15 @@ Desc = OpenFile | OpenDir | StdioFile
 
 
 class FdTable:
-    """Descriptors by number: a list indexed by fd (the hot path is ``table.fds[fd]``),
-    the lowest free number reused first, at most ``limit`` open at once (then EMFILE)."""
+    """Descriptors by number: a list indexed by fd (the hot path is ``table.fds[fd]``), at
+    most ``limit`` open at once (then EMFILE).
+
+    Numbers are handed out as wasmtime's preview1 does: the highest number closed earlier
+    (and not taken again since) first, else one past the highest number ever used. So a
+    number that was just closed is not necessarily the next one given; a program that
+    closes its stdout by mistake (after a failed ``fd_renumber``, say) keeps writing into
+    nothing rather than into the next file it opens, as under wasmtime.
+    """
 
     __slots__ = ("fds", "_free", "limit", "count")
 
@@ -136,6 +199,7 @@ class FdTable:
         if limit < 3:
             raise ValueError(f"fd limit must be at least 3, got {limit}")
         self.fds: list[Desc | None] = []
+        #: closed numbers, negated (a heap: the highest number on top)
         self._free: list[int] = []
         self.limit = limit
         self.count = 0
@@ -154,9 +218,10 @@ class FdTable:
             raise WasiError(Errno.MFILE)
         self.count += 1
         if self._free:
-            fd = heapq.heappop(self._free)
+            fd = -heapq.heappop(self._free)
             self.fds[fd] = desc
             return fd
+        # every number below len(fds) is open (closed ones are in _free)
         self.fds.append(desc)
         return len(self.fds) - 1
 
@@ -176,19 +241,7 @@ class FdTable:
         d = self.get(fd)
         self.fds[fd] = None
         self.count -= 1
-        if fd == len(self.fds) - 1:
-            self.fds.pop()
-            # trim trailing holes so that the list stays short
-            while self.fds and self.fds[-1] is None:
-                last = len(self.fds) - 1
-                self.fds.pop()
-                try:
-                    self._free.remove(last)
-                except ValueError:
-                    pass
-            heapq.heapify(self._free)
-        else:
-            heapq.heappush(self._free, fd)
+        heapq.heappush(self._free, -fd)
         return d
 
     def items(self) -> list[tuple[int, Desc]]:

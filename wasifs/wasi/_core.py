@@ -47,7 +47,7 @@ from ..backends._protocol import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
 from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs._resolve import Resolved, close_all, resolve
-from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile
+from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
 __all__ = ("WasiCore", "PREOPEN_RIGHTS_BASE", "PREOPEN_RIGHTS_INHERITING")
 
@@ -254,10 +254,7 @@ class WasiCore:
         """Open ``p`` as the next descriptor; returns its number."""
         if not p.guest_path:
             raise ValueError("a preopen needs a non-empty guest path")
-        try:
-            handle = p.backend.root()
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot open the root of {p.backend!r}: {exc}") from exc
+        handle = p.open_root()
         d = OpenDir(DirRef(p.backend, handle), rights_base=PREOPEN_RIGHTS_BASE,
                     rights_inheriting=PREOPEN_RIGHTS_INHERITING, readonly=p.readonly,
                     preopen=p.guest_path)
@@ -974,9 +971,14 @@ class WasiCore:
             return _INVAL
         old_path = self._path(old_path_ptr, old_path_len)
         new_path = self._path(new_path_ptr, new_path_len)
-        if src.backend is not dst.backend:
+        # As path_rename: one namespace links (as wasmtime between two host directories).
+        # A file of a read-only mount never gets a writable name in another mount (Linux:
+        # EXDEV between a read-only bind mount and a writable one).
+        if not shares_namespace(src.backend, dst.backend) or (src.readonly
+                                                               and not dst.readonly):
             return _ERR_XDEV
         backend = src.backend
+        dbackend = dst.backend
         rs = self._resolve(src, old_path, bool(old_flags & _LOO_SYMLINK_FOLLOW))
         try:
             rd = self._resolve(dst, new_path, False)  # "file/" is NOTDIR, as in wasmtime
@@ -988,7 +990,7 @@ class WasiCore:
                     return _ERR_NOENT
                 if rd.name is None:
                     return _ERR_EXIST
-                dt = self._lstat(backend, rd)
+                dt = self._lstat(dbackend, rd)
                 if rd.trailing_slash:  # a trailing slash names a directory: never a new link
                     return _ERR_EXIST if dt is not None else _ERR_NOENT
                 if dt is not None:
@@ -998,7 +1000,7 @@ class WasiCore:
                 self._writable(dst)
                 backend.link(rs.dir, rs.name, rd.dir, rd.name)
             finally:
-                close_all(backend, rd.owned)
+                close_all(dbackend, rd.owned)
         except OSError as exc:
             raise WasiError(errno_from_exception(exc)) from exc
         finally:
@@ -1184,9 +1186,12 @@ class WasiCore:
         dst = self._dir(new_fd, _RIG_PATH_RENAME_TARGET)
         old_path = self._path(old_path_ptr, old_path_len)
         new_path = self._path(new_path_ptr, new_path_len)
-        if src.backend is not dst.backend:
+        # Between two preopens of one backend, or of two backends over one namespace (two
+        # host directories), the entry moves, as under wasmtime; else two filesystems.
+        if not shares_namespace(src.backend, dst.backend):
             return _ERR_XDEV
         backend = src.backend
+        dbackend = dst.backend
         rs = self._resolve(src, old_path, False, entry=True)
         try:
             rd = self._resolve(dst, new_path, False, entry=True)
@@ -1200,13 +1205,14 @@ class WasiCore:
                         return _ERR_NOENT
                     if not _stat.S_ISDIR(st.mode):
                         return _ERR_NOTDIR
-                    dt = self._lstat(backend, rd)
+                    dt = self._lstat(dbackend, rd)
                     if dt is not None and not _stat.S_ISDIR(dt.mode):
                         return _ERR_NOTDIR
                 self._writable(dst)
+                self._writable(src)  # the old name goes away: a change of src's mount too
                 backend.rename(rs.dir, rs.name, rd.dir, rd.name)
             finally:
-                close_all(backend, rd.owned)
+                close_all(dbackend, rd.owned)
         except OSError as exc:
             raise WasiError(errno_from_exception(exc)) from exc
         finally:
@@ -1220,6 +1226,11 @@ class WasiCore:
         path = self._path(new_path_ptr, new_path_len)
         if "\x00" in target:
             return _INVAL
+        if target[:1] == "/":
+            # A guest may not make a link that could only ever be an escape: wasmtime
+            # (cap-std) refuses it before looking at the new path, and so does the official
+            # WASI test suite. Host-side tools (copy_in, Path.symlink_to) still can.
+            return _ERR_PERM
         r = self._resolve(d, path, False)  # "file/" is NOTDIR here, as in wasmtime
         try:
             if r.name is None:
