@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from .backends._fsspec import HandleFileSystem
+from .backends import HandleFileSystem
 from .backends._protocol import Backend, Stat
 
 __all__ = (
