@@ -407,7 +407,10 @@ def walk_dirs(chain: DirChain, top: P, scan: Callable[[DirChain, P], tuple[D, X]
             if not top_down:
                 yield path, dirnames, rest
             if stack:
-                chain.pop()
+                try:
+                    chain.pop()
+                except OSError as exc:  # the way back up is gone (ESTALE)
+                    raise relabel(exc, str(stack[-1][0])) from None
             continue
         sub = child(path, name)
         try:
