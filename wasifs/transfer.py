@@ -80,6 +80,19 @@ class Entry:
     target: str | None = None
 
 
+def _digest(fs: Backend, handle: Any, buf: bytearray) -> tuple[int, str]:
+    h = hashlib.sha256()
+    offset = 0
+    with memoryview(buf) as view:
+        while True:
+            n = fs.pread(handle, view, offset)
+            if n <= 0:
+                break
+            h.update(view[:n])
+            offset += n
+    return offset, h.hexdigest()
+
+
 def _entry(fs: Backend, d: Any, name: str, st: Stat, buf: bytearray) -> Entry:
     mode = st.mode
     if _stat.S_ISDIR(mode):
@@ -90,12 +103,10 @@ def _entry(fs: Backend, d: Any, name: str, st: Stat, buf: bytearray) -> Entry:
     if _stat.S_ISREG(mode):
         handle = fs.open_file(d, name, read=True, write=False)
         try:
-            h = hashlib.sha256()
-            size = pump(backend_reader(fs, handle), lambda chunk, _offset: h.update(chunk),
-                        buf)
+            size, digest = _digest(fs, handle, buf)
         finally:
             fs.close(handle)
-        return Entry("file", size, h.hexdigest())
+        return Entry("file", size, digest)
     return Entry("other")
 
 
