@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from wasifs.backends import MemoryFileSystem, NativeFileSystem
-from wasifs.backends._copy import copy_tree, mirror_tree
+from wasifs.backends import MemoryFileSystem, NativeFileSystem, copy_tree, mirror_tree
 from wasifs.path import Path
 from wasifs.transfer import copy, copy_in, copy_out, snapshot
 from wasifs.trees import read_tree
