@@ -250,3 +250,9 @@ def test_native_deep_tree_with_few_descriptors(tmp_path: HostPath) -> None:
          "1500"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip() == "ok"
+
+
+def test_path_mkdir_parents() -> None:
+    fs = MemoryFileSystem()
+    Path(fs, deep_path(1500)).mkdir(parents=True)
+    assert Path(fs, deep_path(1500)).is_dir()

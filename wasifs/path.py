@@ -715,7 +715,16 @@ class Path:
         except FileNotFoundError:
             if not parents or self.parent == self:
                 raise
-            self.parent.mkdir(parents=True, exist_ok=True)
+            todo = [self.parent]  # the missing ancestors, made from the root down
+            while todo:
+                try:
+                    todo[-1].mkdir(exist_ok=True)
+                except FileNotFoundError:
+                    if todo[-1].parent == todo[-1]:
+                        raise
+                    todo.append(todo[-1].parent)
+                    continue
+                todo.pop()
             self.mkdir(mode, parents=False, exist_ok=exist_ok)
         except OSError:
             if not exist_ok or not self.is_dir():

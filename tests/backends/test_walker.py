@@ -133,3 +133,21 @@ def test_a_directory_moved_away_under_a_walk_is_noticed(fs: HandleFileSystem) ->
     assert exc.value.errno == errno.ESTALE
     assert str(exc.value.filename).startswith("/d/d")
     fs.rm("/elsewhere", recursive=True)
+
+
+def test_walk_follows_a_symlink_into_a_deep_tree(fs: HandleFileSystem) -> None:
+    """Levels below a followed symlink are closed and reopened like any others (from the
+    symlinked directory, which stays open), and the walk comes back out to the siblings."""
+    depth = 300
+    fs.makedirs("/real/" + "/".join(["d"] * depth))
+    fs.makedirs("/top/zz")
+    fs.symlink("/real", "/top/in")
+    seen = [str(p) for p, _, _ in Path(fs, "/top").walk(follow_symlinks=True)]
+    inside = ["/top/in" + "/d" * level for level in range(depth + 1)]
+    assert seen[0] == "/top" and sorted(seen) == sorted(["/top", "/top/zz", *inside])
+    start = seen.index("/top/in")
+    assert seen[start:start + depth + 1] == inside  # depth first
+    bottom_up = [str(p) for p, _, _ in Path(fs, "/top").walk(top_down=False,
+                                                             follow_symlinks=True)]
+    assert sorted(bottom_up) == sorted(seen) and bottom_up[-1] == "/top"
+    assert [str(p) for p, _, _ in Path(fs, "/top").walk()] == ["/top", "/top/zz"]

@@ -166,38 +166,35 @@ class BackendFileIO(io.RawIOBase):
         self._pos += n
         return n
 
-    def read(self, size: int | None = -1) -> bytes:
-        handle = self._check_readable()
-        if size is None or size < 0:
-            return self.readall()
-        buf = bytearray(size)
-        got = 0
+    def _fill(self, handle: Any, buf: bytearray, got: int) -> int:
+        """Read at the offset into ``buf[got:]`` until it is full or the file ends; returns
+        how much of ``buf`` is filled."""
         with memoryview(buf) as view:
-            while got < size:
+            while got < len(buf):
                 n = int(self._fs.pread(handle, view[got:], self._pos))
                 if n <= 0:
                     break
                 got += n
                 self._pos += n
-        del buf[got:]
+        return got
+
+    def read(self, size: int | None = -1) -> bytes:
+        handle = self._check_readable()
+        if size is None or size < 0:
+            return self.readall()
+        buf = bytearray(size)
+        del buf[self._fill(handle, buf, 0):]
         return bytes(buf)
 
     def readall(self) -> bytes:
         """The rest of the file, read straight into one buffer of the current size."""
         handle = self._check_readable()
-        fs = self._fs
-        size = fs.fstat(handle).size - self._pos
+        size = self._fs.fstat(handle).size - self._pos
         buf = bytearray(max(size, 0) + 1)  # one spare byte to see the end in one call
-        got = 0
-        while True:
-            if got == len(buf):  # the file grew while we read it
-                buf.extend(bytes(max(len(buf) // 2, io.DEFAULT_BUFFER_SIZE)))
-            with memoryview(buf) as view:
-                n = int(fs.pread(handle, view[got:], self._pos))
-            if n <= 0:
-                break
-            got += n
-            self._pos += n
+        got = self._fill(handle, buf, 0)
+        while got == len(buf):  # the file grew while we read it
+            buf.extend(bytes(max(len(buf) // 2, io.DEFAULT_BUFFER_SIZE)))
+            got = self._fill(handle, buf, got)
         del buf[got:]
         return bytes(buf)
 
