@@ -11,7 +11,7 @@ import tracemalloc
 
 import pytest
 
-from wasifs.backends._protocol import Backend
+from wasifs.backends import Backend
 from wasifs.backends.memory import MemoryFileSystem
 from wasifs.backends.native import NativeFileSystem
 from wasifs.path import Path

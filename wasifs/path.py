@@ -1,7 +1,7 @@
 """``wasifs.Path``: :mod:`pathlib` for a guest's filesystem, on any backend.
 
 A :class:`Path` names a file inside a wasifs backend (anything implementing the
-:class:`~wasifs.backends._protocol.Backend` protocol: ``MemoryFileSystem``,
+:class:`~wasifs.backends.Backend` protocol: ``MemoryFileSystem``,
 ``NativeFileSystem``...) and offers the API of :class:`pathlib.Path` on it::
 
     fs = wasifs.MemoryFileSystem()
@@ -21,7 +21,9 @@ The rules, where they differ from a host's:
   the backend were mounted at ``/``. The host caller is trusted, but nothing it can spell
   (``..``, absolute symlinks) leads outside the backend. (A guest's own lookups follow
   stricter rules, see :mod:`wasifs.vfs`: there an absolute target is an escape and refused.)
-  More than ``MAX_SYMLINKS`` (40) symlink expansions give ``ELOOP``.
+  More than ``MAX_SYMLINKS`` (40) symlink expansions give ``ELOOP``. These are the rules of
+  the host-side walker that the fsspec facade uses too (:func:`wasifs.backends.resolve`);
+  walks of a whole tree (``walk``, ``rglob``) are iterative, in time linear in the tree.
 - **The working directory is the root**: a relative path such as ``Path(fs, "a/b")`` stays
   relative as a value (``parts``, ``relative_to`` work as in pathlib) and is taken from the
   root when it touches the filesystem; ``Path.cwd(fs)`` is the root. ``Path(fs)`` with no
@@ -62,12 +64,20 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import IO, Any, NoReturn
 
-from .backends._protocol import Backend, DirEntry, Stat
+from .backends import (
+    MAX_SYMLINKS,
+    Backend,
+    BackendFileIO,
+    DirChain,
+    DirEntry,
+    Location,
+    Stat,
+    relabel,
+    resolve,
+    walk_dirs,
+)
 
 __all__ = ("Path", "BackendFileIO", "UNSUPPORTED", "MAX_SYMLINKS")
-
-#: How many symlinks one lookup may expand before it fails with ``ELOOP`` (as Linux).
-MAX_SYMLINKS = 40
 
 #: The :class:`pathlib.Path` names that :class:`Path` has only to explain why they cannot
 #: work on a backend (each raises ``NotImplementedError`` with this reason).
@@ -87,172 +97,31 @@ _ROOT = PurePosixPath("/")
 _IGNORED_ERRNOS = frozenset((errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP))
 _DEFAULT_ENCODING = "utf-8"
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
-_BY_CLASS: tuple[tuple[type[OSError], int], ...] = (
-    (FileNotFoundError, errno.ENOENT),
-    (FileExistsError, errno.EEXIST),
-    (IsADirectoryError, errno.EISDIR),
-    (NotADirectoryError, errno.ENOTDIR),
-    (PermissionError, errno.EACCES),
-)
-
 
 # ------------------------------------------------------------------------------ errors
-def _code(exc: OSError) -> int:
-    """The errno of a backend's exception (fsspec-style errno-less ones by class)."""
-    if isinstance(exc.errno, int):
-        return exc.errno
-    for cls, code in _BY_CLASS:
-        if isinstance(exc, cls):
-            return code
-    return errno.EIO
-
-
-def _oserror(what: OSError | int, filename: str, filename2: str | None = None) -> OSError:
-    """The ``OSError`` subclass for ``what`` (a backend exception or an errno) naming the
-    path(s), as ``os`` functions raise them: ``[Errno 2] No such file or directory: '/a'``.
-    A backend's own explanation (a message that is not the plain ``strerror``) is kept."""
-    if isinstance(what, int):
-        code, msg = what, os.strerror(what)
-    else:
-        code = _code(what)
-        msg = what.strerror if isinstance(what.strerror, str) and what.strerror else ""
-        if not msg or msg.startswith("[Errno"):
-            msg = os.strerror(code)
-    if filename2 is None:
-        return OSError(code, msg, filename)
-    return OSError(code, msg, filename, None, filename2)
-
-
 def _ignore_error(exc: OSError) -> bool:
     return exc.errno in _IGNORED_ERRNOS
 
 
-# ------------------------------------------------------------------------------ lookup
-class _Loc:
-    """Where a path leads: the open directory ``dir`` (the last of ``handles``, which the
-    walk opened and :meth:`close` gives back) and the final ``name`` in it, or ``name is
-    None`` when the path names ``dir`` itself (``/``, ``a/..``).
-
-    ``st`` is the ``lstat`` of ``name`` (None: it does not exist). ``names`` are the
-    canonical components of ``dir`` from the root. ``rest`` is set only by a lenient walk
-    that stopped at a component it could not look up: the components still to go.
-    """
-
-    __slots__ = ("fs", "handles", "names", "name", "st", "rest")
-
-    def __init__(self, fs: Backend, root: Any) -> None:
-        self.fs = fs
-        self.handles: list[Any] = [root]
-        self.names: list[str] = []
-        self.name: str | None = None
-        self.st: Stat | None = None
-        self.rest: list[str] | None = None
-
-    @property
-    def dir(self) -> Any:
-        return self.handles[-1]
-
-    def descend(self) -> Any:
-        """Open ``name`` (a directory) and make it the location itself; returns its handle."""
-        assert self.name is not None
-        handle = self.fs.opendir(self.dir, self.name)
-        self.handles.append(handle)
-        self.names.append(self.name)
-        self.name = None
-        self.st = None
-        return handle
-
-    def close(self) -> None:
-        handles, self.handles = self.handles, []
-        for handle in reversed(handles):
-            self.fs.close(handle)
-
-    def __enter__(self) -> _Loc:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _walk(fs: Backend, pure: PurePosixPath, follow: bool, label: str,
-          lenient: bool = False) -> _Loc:
-    """Resolve ``pure`` from the backend's root (see the module docstring for the rules).
-
-    ``follow``: a symlink in the final component is followed too. ``lenient``: a component
-    that cannot be looked up (missing, not a directory...) ends the walk with ``rest`` set
-    instead of raising. ``label`` is the path that error messages name.
-    """
-    text = str(pure)
-    if "\x00" in text:
-        raise ValueError(f"embedded null byte in path {text!r}")
-    parts = pure.parts[1:] if pure.root else pure.parts
-    pending = list(reversed(parts))
-    loc = _Loc(fs, fs.root())
-    links = 0
-    try:
-        while pending:
-            comp = pending.pop()
-            if not comp or comp == ".":
+def _entries(fs: Backend, handle: Any) -> list[tuple[str, int]]:
+    """(name, type bits) of the open directory's entries, in the backend's order."""
+    entries: list[DirEntry] = fs.listdir(handle)
+    out = []
+    for entry in entries:
+        kind = _stat.S_IFMT(entry.mode)
+        if not kind:
+            try:
+                kind = _stat.S_IFMT(fs.lstat(handle, entry.name).mode)
+            except FileNotFoundError:
                 continue
-            if comp == "..":
-                if len(loc.handles) > 1:
-                    fs.close(loc.handles.pop())
-                    loc.names.pop()
-                continue
-            cur = loc.handles[-1]
-            if pending:
-                try:
-                    handle = fs.opendir(cur, comp)
-                except OSError as exc:
-                    if exc.errno != errno.ELOOP:
-                        if lenient:
-                            loc.rest = [comp, *reversed(pending)]
-                            return loc
-                        raise _oserror(exc, label) from None
-                    target = _readlink(fs, cur, comp, label)
-                else:
-                    loc.handles.append(handle)
-                    loc.names.append(comp)
-                    continue
-            else:
-                try:
-                    st = fs.lstat(cur, comp)
-                except FileNotFoundError:
-                    loc.name = comp
-                    return loc
-                except OSError as exc:
-                    if lenient:
-                        loc.rest = [comp]
-                        return loc
-                    raise _oserror(exc, label) from None
-                if not (follow and _stat.S_ISLNK(st.mode)):
-                    loc.name = comp
-                    loc.st = st
-                    return loc
-                target = _readlink(fs, cur, comp, label)
-            links += 1
-            if links > MAX_SYMLINKS:
-                raise _oserror(errno.ELOOP, label)
-            if not target:
-                raise _oserror(errno.ENOENT, label)
-            if target[0] == "/":  # absolute: from the backend's root
-                while len(loc.handles) > 1:
-                    fs.close(loc.handles.pop())
-                loc.names.clear()
-            pending.extend(reversed(target.split("/")))
-        return loc
-    except BaseException:
-        loc.close()
-        raise
+        out.append((entry.name, kind))
+    return out
 
 
-def _readlink(fs: Backend, dir: Any, name: str, label: str) -> str:
-    try:
-        return fs.readlink(dir, name)
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:  # the backend said ELOOP, yet it is no symlink
-            raise _oserror(errno.ELOOP, label) from None
-        raise _oserror(exc, label) from None
+def _unless_permission(exc: OSError) -> None:
+    """``on_error`` of glob's walks: a directory it may not read is skipped."""
+    if not isinstance(exc, PermissionError):
+        raise exc
 
 
 def _stat_result(st: Stat) -> os.stat_result:
@@ -269,159 +138,6 @@ def _stat_result(st: Stat) -> os.stat_result:
 
 
 # ------------------------------------------------------------------------------ files
-class BackendFileIO(io.RawIOBase):
-    """An unbuffered binary file over a backend file handle: what :meth:`Path.open` wraps
-    in ``io.BufferedReader``/``BufferedWriter``/``BufferedRandom`` and ``io.TextIOWrapper``,
-    as the built-in ``open`` wraps ``io.FileIO``.
-
-    It keeps its own offset and reads and writes with the backend's ``pread``/``pwrite``;
-    in append mode every write goes to the end atomically (``Backend.append``). ``fileno()``
-    raises ``io.UnsupportedOperation``: there is no host descriptor.
-    """
-
-    def __init__(self, fs: Backend, handle: Any, name: str, mode: str, *, readable: bool,
-                 writable: bool, append: bool) -> None:
-        super().__init__()
-        self._fs = fs
-        self._handle: Any = handle
-        self._readable = readable
-        self._writable = writable
-        self._append = append
-        self._pos = fs.fstat(handle).size if append else 0
-        self.name = name
-        self.mode = mode
-
-    def __repr__(self) -> str:
-        if self.closed:
-            return "<wasifs.path.BackendFileIO [closed]>"
-        return f"<wasifs.path.BackendFileIO name={self.name!r} mode={self.mode!r}>"
-
-    def _check_open(self) -> Any:
-        if self._handle is None:
-            raise ValueError("I/O operation on closed file")
-        return self._handle
-
-    def readable(self) -> bool:
-        self._check_open()
-        return self._readable
-
-    def writable(self) -> bool:
-        self._check_open()
-        return self._writable
-
-    def seekable(self) -> bool:
-        self._check_open()
-        return True
-
-    def isatty(self) -> bool:
-        self._check_open()
-        return False
-
-    def fileno(self) -> int:
-        raise io.UnsupportedOperation(
-            f"{self.name!r} is a file inside a wasifs backend: it has no host file descriptor")
-
-    def readinto(self, buffer: Any) -> int:
-        handle = self._check_open()
-        if not self._readable:
-            raise io.UnsupportedOperation("File not open for reading")
-        view = memoryview(buffer)
-        if view.format != "B" or view.ndim != 1:
-            view = view.cast("B")
-        n = self._fs.pread(handle, view, self._pos)
-        self._pos += n
-        return n
-
-    def readall(self) -> bytes:
-        """The rest of the file, read straight into one buffer of the current size."""
-        handle = self._check_open()
-        if not self._readable:
-            raise io.UnsupportedOperation("File not open for reading")
-        fs = self._fs
-        size = fs.fstat(handle).size - self._pos
-        buf = bytearray(max(size, 0) + 1)  # one spare byte to see the end in one call
-        got = 0
-        while True:
-            if got == len(buf):  # the file grew while we read it
-                buf.extend(bytes(max(len(buf) // 2, io.DEFAULT_BUFFER_SIZE)))
-            with memoryview(buf) as view:
-                n = fs.pread(handle, view[got:], self._pos)
-            if n <= 0:
-                break
-            got += n
-            self._pos += n
-        del buf[got:]
-        return bytes(buf)
-
-    def write(self, data: Any) -> int:
-        handle = self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation("File not open for writing")
-        view = memoryview(data)
-        if view.format != "B" or view.ndim != 1:
-            view = view.cast("B")
-        if self._append:
-            n, size = self._fs.append(handle, view)
-            self._pos = size
-        else:
-            n = self._fs.pwrite(handle, view, self._pos)
-            self._pos += n
-        return n
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        handle = self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._fs.fstat(handle).size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
-        if pos < 0:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-        self._pos = pos
-        return pos
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def truncate(self, size: int | None = None) -> int:
-        handle = self._check_open()
-        if not self._writable:
-            raise io.UnsupportedOperation("File not open for writing")
-        if size is None:
-            size = self._pos
-        self._fs.ftruncate(handle, size)
-        return size
-
-    def close(self) -> None:
-        handle = self._handle
-        if handle is None:
-            return
-        try:
-            super().close()
-        finally:
-            self._handle = None
-            self._fs.close(handle)
-
-    @property
-    def closed(self) -> bool:
-        return self._handle is None
-
-    def _dealloc_warn(self, source: object) -> None:
-        # called by the buffered and text wrappers when they are collected unclosed
-        if self._handle is not None:
-            warnings.warn(f"unclosed file {source!r}", ResourceWarning, stacklevel=2,
-                          source=source)
-
-    def __del__(self) -> None:
-        if getattr(self, "_handle", None) is not None:
-            self._dealloc_warn(self)
-            self.close()
-
-
 def _parse_mode(mode: str, buffering: int, encoding: str | None, errors: str | None,
                 newline: str | None) -> tuple[bool, bool, bool, bool, bool, bool]:
     """(creating, reading, writing, appending, updating, binary), checked as ``open`` does."""
@@ -711,23 +427,25 @@ class Path:
         return self
 
     # --- lookups -------------------------------------------------------------------------
-    def _walk(self, follow: bool, lenient: bool = False) -> _Loc:
-        return _walk(self._fs, self._pure, follow, str(self), lenient)
+    def _locate(self, follow: bool, lenient: bool = False) -> Location:
+        """Where the path leads (:func:`wasifs.backends.resolve`); the caller closes it."""
+        return resolve(self._fs, str(self._pure), follow=follow, label=str(self),
+                       lenient=lenient)
 
-    def _located_stat(self, loc: _Loc) -> Stat:
+    def _located_stat(self, loc: Location) -> Stat:
         if loc.name is None:
             return self._fs.fstat(loc.dir)
         if loc.st is None:
-            raise _oserror(errno.ENOENT, str(self))
+            raise relabel(errno.ENOENT, str(self))
         return loc.st
 
     def stat(self, *, follow_symlinks: bool = True) -> os.stat_result:
         """The file's status as an :class:`os.stat_result` (see :func:`_stat_result`)."""
-        with self._walk(follow_symlinks) as loc:
+        with self._locate(follow_symlinks) as loc:
             try:
                 return _stat_result(self._located_stat(loc))
             except OSError as exc:
-                raise _oserror(exc, str(self)) from None
+                raise relabel(exc, str(self)) from None
 
     def lstat(self) -> os.stat_result:
         """Like :meth:`stat` but a symlink's own status."""
@@ -795,7 +513,7 @@ class Path:
         raises ``RuntimeError`` (as pathlib does in Python 3.11)."""
         label = str(self)
         try:
-            with self._walk(True, lenient=not strict) as loc:
+            with self._locate(True, lenient=not strict) as loc:
                 names = list(loc.names)
                 if loc.rest is not None:
                     for comp in loc.rest:
@@ -806,7 +524,7 @@ class Path:
                             names.append(comp)
                 elif loc.name is not None:
                     if strict and loc.st is None:
-                        raise _oserror(errno.ENOENT, label)
+                        raise relabel(errno.ENOENT, label)
                     names.append(loc.name)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -824,41 +542,43 @@ class Path:
     def readlink(self) -> Path:
         """The target of the symlink, verbatim, as a Path (``OSError(EINVAL)`` when the
         path is not a symlink)."""
-        with self._walk(False) as loc:
+        with self._locate(False) as loc:
             if loc.name is None:
-                raise _oserror(errno.EINVAL, str(self))
+                raise relabel(errno.EINVAL, str(self))
             if loc.st is None:
-                raise _oserror(errno.ENOENT, str(self))
+                raise relabel(errno.ENOENT, str(self))
             try:
                 return self._from(PurePosixPath(self._fs.readlink(loc.dir, loc.name)))
             except OSError as exc:
-                raise _oserror(exc, str(self)) from None
+                raise relabel(exc, str(self)) from None
 
     # --- directories ---------------------------------------------------------------------
+    def _open_dir(self) -> Location:
+        """The location of the directory itself (``name is None``), symlinks followed; the
+        caller closes it."""
+        loc = self._locate(True)
+        try:
+            if loc.name is not None:
+                if loc.st is None:
+                    raise relabel(errno.ENOENT, str(self))
+                if not _stat.S_ISDIR(loc.st.mode):
+                    raise relabel(errno.ENOTDIR, str(self))
+                loc.descend()
+        except OSError as exc:
+            loc.close()
+            raise relabel(exc, str(self)) from None
+        except BaseException:
+            loc.close()
+            raise
+        return loc
+
     def _scan(self) -> list[tuple[str, int]]:
         """(name, type bits) of the directory's entries, in the backend's order."""
-        fs = self._fs
-        with self._walk(True) as loc:
+        with self._open_dir() as loc:
             try:
-                if loc.name is not None:
-                    if loc.st is None:
-                        raise _oserror(errno.ENOENT, str(self))
-                    if not _stat.S_ISDIR(loc.st.mode):
-                        raise _oserror(errno.ENOTDIR, str(self))
-                    loc.descend()
-                entries: list[DirEntry] = fs.listdir(loc.dir)
-                out = []
-                for entry in entries:
-                    kind = _stat.S_IFMT(entry.mode)
-                    if not kind:
-                        try:
-                            kind = _stat.S_IFMT(fs.lstat(loc.dir, entry.name).mode)
-                        except FileNotFoundError:
-                            continue
-                    out.append((entry.name, kind))
-                return out
+                return _entries(self._fs, loc.dir)
             except OSError as exc:
-                raise _oserror(exc, str(self)) from None
+                raise relabel(exc, str(self)) from None
 
     def iterdir(self) -> Iterator[Path]:
         """The directory's entries as paths (listed when the iteration starts, without
@@ -873,37 +593,52 @@ class Path:
             return self._from(self._pure / name).is_dir()
         return False
 
+    def _tree(self, top_down: bool, on_error: Callable[[OSError], object],
+              follow_symlinks: bool
+              ) -> Iterator[tuple[Path, list[str], tuple[list[str], list[tuple[str, int]]]]]:
+        """The walk behind :meth:`walk` and ``**``: ``(dirpath, dirnames, (filenames,
+        entries))`` for this directory and each one below it, iteratively (any depth), each
+        directory listed once through handles held from the walk's start (linear in the
+        tree). ``entries`` are ``(name, type bits)`` as listed."""
+        fs = self._fs
+
+        def scan(chain: DirChain, path: Path) -> tuple[list[str],
+                                                       tuple[list[str], list[tuple[str, int]]]]:
+            entries = _entries(fs, chain.top)
+            dirnames: list[str] = []
+            filenames: list[str] = []
+            for name, kind in entries:
+                try:
+                    is_dir = path._entry_is_dir(name, kind, follow_symlinks)
+                except OSError:
+                    is_dir = False
+                (dirnames if is_dir else filenames).append(name)
+            return dirnames, (filenames, entries)
+
+        try:
+            loc = self._open_dir()
+        except OSError as exc:
+            on_error(exc)
+            return
+        with loc:
+            yield from walk_dirs(loc.chain, self, scan, _child, top_down=top_down,
+                                 on_error=on_error,
+                                 follow=_dir_handle if follow_symlinks else None)
+
     def walk(self, top_down: bool = True, on_error: Callable[[OSError], object] | None = None,
              follow_symlinks: bool = False) -> Iterator[tuple[Path, list[str], list[str]]]:
         """Walk the tree as :meth:`pathlib.Path.walk` (Python 3.12) does: yields
         ``(dirpath, dirnames, filenames)``; with ``top_down`` the caller may prune
         ``dirnames`` in place; errors listing a directory go to ``on_error`` (else are
-        ignored); symlinks to directories are walked into only with ``follow_symlinks``."""
-        stack: list[Path | tuple[Path, list[str], list[str]]] = [self]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, tuple):
-                yield item
-                continue
-            try:
-                entries = item._scan()
-            except OSError as exc:
-                if on_error is not None:
-                    on_error(exc)
-                continue
-            dirnames: list[str] = []
-            filenames: list[str] = []
-            for name, kind in entries:
-                try:
-                    is_dir = item._entry_is_dir(name, kind, follow_symlinks)
-                except OSError:
-                    is_dir = False
-                (dirnames if is_dir else filenames).append(name)
-            if top_down:
-                yield item, dirnames, filenames
-            else:
-                stack.append((item, dirnames, filenames))
-            stack.extend(item._from(item._pure / d) for d in reversed(dirnames))
+        ignored); symlinks to directories are walked into only with ``follow_symlinks``.
+        Iterative, in time linear in the tree; between two steps the walk holds handles on
+        the directories above the current one (closed when the walk ends or is dropped)."""
+        def error(exc: OSError) -> None:
+            if on_error is not None:
+                on_error(exc)
+
+        for dirpath, dirnames, (filenames, _) in self._tree(top_down, error, follow_symlinks):
+            yield dirpath, dirnames, filenames
 
     def glob(self, pattern: str) -> Iterator[Path]:
         """The existing paths below this directory that match the relative ``pattern``
@@ -922,7 +657,10 @@ class Path:
             return
         yield from self._select(parts, 0)
 
-    def _select(self, parts: tuple[str, ...], i: int) -> Iterator[Path]:
+    def _select(self, parts: tuple[str, ...], i: int,
+                entries: list[tuple[str, int]] | None = None) -> Iterator[Path]:
+        """The matches of ``parts[i:]`` below this directory (``entries``: its listing, when
+        the caller has it)."""
         if i == len(parts) or not parts[i]:
             yield self
             return
@@ -930,17 +668,18 @@ class Path:
         dironly = i + 1 < len(parts)
         if pat == "**":
             yielded: set[Path] = set()
-            for start in self._iter_dirs():
-                for p in start._select(parts, i + 1):
+            for start, _, (_, listed) in self._tree(True, _unless_permission, False):
+                for p in start._select(parts, i + 1, listed):
                     if p not in yielded:
                         yielded.add(p)
                         yield p
         elif _is_wildcard(pat):
             match = _compile(pat)
-            try:
-                entries = self._scan()
-            except PermissionError:
-                return
+            if entries is None:
+                try:
+                    entries = self._scan()
+                except PermissionError:
+                    return
             for name, kind in entries:
                 if dironly:
                     try:
@@ -954,34 +693,38 @@ class Path:
                     yield from self._from(self._pure / name)._select(parts, i + 1)
         else:
             child = self._from(self._pure / pat)
-            if child.is_dir() if dironly else child.exists():
+            known = dict(entries).get(pat) if entries is not None else None
+            if entries is None or known == _stat.S_IFLNK:
+                found = child.is_dir() if dironly else child.exists()
+            else:  # known from the listing: no lookup from the root
+                found = known == _stat.S_IFDIR if dironly else known is not None
+            if found:
                 yield from child._select(parts, i + 1)
-
-    def _iter_dirs(self) -> Iterator[Path]:
-        yield self
-        try:
-            entries = self._scan()
-        except PermissionError:
-            return
-        for name, kind in entries:
-            if kind == _stat.S_IFDIR:
-                yield from self._from(self._pure / name)._iter_dirs()
 
     def mkdir(self, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None:
         """Create the directory (``FileExistsError`` if the path exists, unless
         ``exist_ok`` and it is a directory; ``parents`` creates missing ancestors)."""
         try:
-            with self._walk(False) as loc:
+            with self._locate(False) as loc:
                 if loc.name is None:
-                    raise _oserror(errno.EEXIST, str(self))
+                    raise relabel(errno.EEXIST, str(self))
                 try:
                     self._fs.mkdir(loc.dir, loc.name, mode)
                 except OSError as exc:
-                    raise _oserror(exc, str(self)) from None
+                    raise relabel(exc, str(self)) from None
         except FileNotFoundError:
             if not parents or self.parent == self:
                 raise
-            self.parent.mkdir(parents=True, exist_ok=True)
+            todo = [self.parent]  # the missing ancestors, made from the root down
+            while todo:
+                try:
+                    todo[-1].mkdir(exist_ok=True)
+                except FileNotFoundError:
+                    if todo[-1].parent == todo[-1]:
+                        raise
+                    todo.append(todo[-1].parent)
+                    continue
+                todo.pop()
             self.mkdir(mode, parents=False, exist_ok=exist_ok)
         except OSError:
             if not exist_ok or not self.is_dir():
@@ -990,15 +733,15 @@ class Path:
     def rmdir(self) -> None:
         """Remove the empty directory (``OSError(ENOTEMPTY)`` if it is not empty,
         ``NotADirectoryError`` on a file or a symlink)."""
-        with self._walk(False) as loc:
+        with self._locate(False) as loc:
             if loc.name is None:
-                raise _oserror(errno.EBUSY, str(self))
+                raise relabel(errno.EBUSY, str(self))
             if loc.st is None:
-                raise _oserror(errno.ENOENT, str(self))
+                raise relabel(errno.ENOENT, str(self))
             try:
                 self._fs.rmdir(loc.dir, loc.name)
             except OSError as exc:
-                raise _oserror(exc, str(self)) from None
+                raise relabel(exc, str(self)) from None
 
     # --- files ---------------------------------------------------------------------------
     def _open_handle(self, *, read: bool, write: bool, create: bool = False,
@@ -1006,23 +749,23 @@ class Path:
                      mode: int = 0o666) -> Any:
         """A backend file handle on the file (the caller closes it with ``fs.close``)."""
         label = str(self)
-        with self._walk(not exclusive) as loc:
+        with self._locate(not exclusive) as loc:
             if loc.name is None:
-                raise _oserror(errno.EISDIR, label)
+                raise relabel(errno.EISDIR, label)
             st = loc.st
             if st is None:
                 if not create:
-                    raise _oserror(errno.ENOENT, label)
+                    raise relabel(errno.ENOENT, label)
             elif exclusive:
-                raise _oserror(errno.EEXIST, label)
+                raise relabel(errno.EEXIST, label)
             elif _stat.S_ISDIR(st.mode):
-                raise _oserror(errno.EISDIR, label)
+                raise relabel(errno.EISDIR, label)
             try:
                 return self._fs.open_file(loc.dir, loc.name, read=read, write=write,
                                           create=create, exclusive=exclusive,
                                           truncate=truncate, mode=mode)
             except OSError as exc:
-                raise _oserror(exc, label) from None
+                raise relabel(exc, label) from None
 
     def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None,
              errors: str | None = None, newline: str | None = None) -> IO[Any]:
@@ -1120,7 +863,7 @@ class Path:
         (``FileExistsError`` when it exists and not ``exist_ok``)."""
         if exist_ok:
             try:
-                with self._walk(True) as loc:
+                with self._locate(True) as loc:
                     now = time.time_ns()
                     if loc.name is None:
                         self._fs.fset_times(loc.dir, now, now)
@@ -1138,15 +881,15 @@ class Path:
         """Remove the file or symlink (``IsADirectoryError`` on a directory;
         ``FileNotFoundError`` unless ``missing_ok``)."""
         try:
-            with self._walk(False) as loc:
+            with self._locate(False) as loc:
                 if loc.name is None:
-                    raise _oserror(errno.EISDIR, str(self))
+                    raise relabel(errno.EISDIR, str(self))
                 if loc.st is None:
-                    raise _oserror(errno.ENOENT, str(self))
+                    raise relabel(errno.ENOENT, str(self))
                 try:
                     self._fs.unlink(loc.dir, loc.name)
                 except OSError as exc:
-                    raise _oserror(exc, str(self)) from None
+                    raise relabel(exc, str(self)) from None
         except FileNotFoundError:
             if not missing_ok:
                 raise
@@ -1157,15 +900,15 @@ class Path:
         taken from the root, not from this path's directory (as in pathlib)."""
         dst = self._other(target)
         src_label, dst_label = str(self), str(dst)
-        with self._walk(False) as s, dst._walk(False) as d:
+        with self._locate(False) as s, dst._locate(False) as d:
             if s.name is None or d.name is None:
-                raise _oserror(errno.EBUSY, src_label, dst_label)
+                raise relabel(errno.EBUSY, src_label, dst_label)
             if s.st is None:
-                raise _oserror(errno.ENOENT, src_label, dst_label)
+                raise relabel(errno.ENOENT, src_label, dst_label)
             try:
                 self._fs.rename(s.dir, s.name, d.dir, d.name)
             except OSError as exc:
-                raise _oserror(exc, src_label, dst_label) from None
+                raise relabel(exc, src_label, dst_label) from None
         return dst
 
     def replace(self, target: Segment | Path) -> Path:
@@ -1176,29 +919,29 @@ class Path:
         """Make this path a symlink holding ``target`` verbatim (``target_is_directory`` is
         ignored, as on POSIX)."""
         text = str(target) if isinstance(target, Path) else str(_segment(self._fs, target))
-        with self._walk(False) as loc:
+        with self._locate(False) as loc:
             if loc.name is None:
-                raise _oserror(errno.EEXIST, text, str(self))
+                raise relabel(errno.EEXIST, text, str(self))
             try:
                 self._fs.symlink(text, loc.dir, loc.name)
             except OSError as exc:
-                raise _oserror(exc, text, str(self)) from None
+                raise relabel(exc, text, str(self)) from None
 
     def hardlink_to(self, target: Segment | Path) -> None:
         """Make this path a hard link to the file ``target`` (followed if a symlink)."""
         src = self._other(target)
         src_label, label = str(src), str(self)
-        with src._walk(True) as s, self._walk(False) as d:
+        with src._locate(True) as s, self._locate(False) as d:
             if s.name is None:
-                raise _oserror(errno.EPERM, src_label, label)
+                raise relabel(errno.EPERM, src_label, label)
             if s.st is None:
-                raise _oserror(errno.ENOENT, src_label, label)
+                raise relabel(errno.ENOENT, src_label, label)
             if d.name is None:
-                raise _oserror(errno.EEXIST, src_label, label)
+                raise relabel(errno.EEXIST, src_label, label)
             try:
                 self._fs.link(s.dir, s.name, d.dir, d.name)
             except OSError as exc:
-                raise _oserror(exc, src_label, label) from None
+                raise relabel(exc, src_label, label) from None
 
     # --- what a backend cannot do --------------------------------------------------------
     def _unsupported(self, name: str) -> NoReturn:
@@ -1233,6 +976,16 @@ class Path:
     def home(cls, fs: Backend | None = None) -> NoReturn:
         """Not supported: see :data:`UNSUPPORTED`."""
         raise NotImplementedError(f"Path.home() is not supported: {UNSUPPORTED['home']}")
+
+
+def _child(path: Path, name: str) -> Path:
+    return path._from(path._pure / name)
+
+
+def _dir_handle(path: Path) -> Any:
+    """A handle on the directory ``path`` (symlinks followed), which the caller owns."""
+    with path._open_dir() as loc:
+        return loc.chain.release_top()
 
 
 def _same_fs(a: Backend, b: Backend) -> bool:

@@ -9,7 +9,9 @@
   so that tests can compare trees with ``==``.
 
 Data is streamed in ``CHUNK`` (1 MiB) pieces through one reused buffer, so copying a
-multi-gigabyte file takes constant memory. Inside a tree, symlinks are copied as symlinks
+multi-gigabyte file takes constant memory. Trees are walked iteratively, so a tree of any
+depth copies (and snapshots) in time linear in its size. Inside a tree (the tree copy is
+:func:`wasifs.backends.copy_tree`, shared with the CLI), symlinks are copied as symlinks
 (their target verbatim, never followed), directories are merged into existing ones, files
 overwrite existing files (keeping no old data), and a symlink in the way of a new entry is
 replaced; a file in the way of a directory, or a directory in the way of a file or symlink,
@@ -27,7 +29,6 @@ guest, say) can make the copy touch a host file outside the destination.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import os
 import stat as _stat
@@ -35,15 +36,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, overload
 
-from .backends._copy import CHUNK
-from .backends._protocol import Backend, Stat
+from .backends import (
+    CHUNK,
+    Backend,
+    DirChain,
+    Stat,
+    TreeWalk,
+    backend_reader,
+    backend_writer,
+    copy_tree,
+    pump,
+    relabel,
+    set_times_where_supported,
+)
 from .path import Path, _same_fs
 
 __all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")
-
-_NO_TIMES = frozenset(e for e in (getattr(errno, "ENOTSUP", None),
-                                  getattr(errno, "EOPNOTSUPP", None),
-                                  getattr(errno, "ENOSYS", None)) if e is not None)
 
 
 class _Readable(Protocol):
@@ -74,17 +82,14 @@ class Entry:
 
 def _digest(fs: Backend, handle: Any, buf: bytearray) -> tuple[int, str]:
     h = hashlib.sha256()
-    view = memoryview(buf)
     offset = 0
-    try:
+    with memoryview(buf) as view:
         while True:
             n = fs.pread(handle, view, offset)
             if n <= 0:
                 break
             h.update(view[:n])
             offset += n
-    finally:
-        view.release()
     return offset, h.hexdigest()
 
 
@@ -105,34 +110,17 @@ def _entry(fs: Backend, d: Any, name: str, st: Stat, buf: bytearray) -> Entry:
     return Entry("other")
 
 
-def _snap_dir(fs: Backend, d: Any, prefix: str, label: str, out: dict[str, Entry],
-              buf: bytearray) -> None:
-    for entry in fs.listdir(d):
-        name = entry.name
-        rel = prefix + name
-        try:
-            st = fs.lstat(d, name)
-            out[rel] = _entry(fs, d, name, st, buf)
-            if _stat.S_ISDIR(st.mode):
-                sub = fs.opendir(d, name)
-                try:
-                    _snap_dir(fs, sub, rel + "/", label, out, buf)
-                finally:
-                    fs.close(sub)
-        except OSError as exc:
-            raise _labelled(exc, f"{label.rstrip('/')}/{rel}") from None
-
-
 def snapshot(path: Path) -> dict[str, Entry]:
     """Describe the tree at ``path``: relative POSIX paths (``"a"``, ``"a/b.txt"``; the
     directory itself is not listed) mapped to :class:`Entry`, sorted by path. When ``path``
     is not a directory the result has the single key ``"."``. Symlinks below ``path`` are
-    described, not followed; ``path`` itself is followed if it is a symlink."""
+    described, not followed; ``path`` itself is followed if it is a symlink. Iterative: a
+    tree of any depth."""
     fs = path.fs
     buf = bytearray(CHUNK)
     out: dict[str, Entry] = {}
-    with path._walk(True) as loc:
-        label = str(path)
+    label = str(path)
+    with path._locate(True) as loc:
         try:
             if loc.name is not None:
                 st = path._located_stat(loc)
@@ -140,138 +128,23 @@ def snapshot(path: Path) -> dict[str, Entry]:
                     return {".": _entry(fs, loc.dir, loc.name, st, buf)}
                 loc.descend()
         except OSError as exc:
-            raise _labelled(exc, label) from None
-        _snap_dir(fs, loc.dir, "", label, out, buf)
+            raise relabel(exc, label) from None
+        chain = DirChain(fs, loc.dir, owned=False)
+        walk = TreeWalk(chain)
+        try:
+            for name, entry_st in walk:
+                assert entry_st is not None
+                out[walk.where()] = _entry(fs, chain.top, name, entry_st, buf)
+        except OSError as exc:
+            raise relabel(exc, _join(label, walk.where())) from None
+        finally:
+            chain.close()
     return dict(sorted(out.items()))
 
 
-# ------------------------------------------------------------------------------ errors
-def _labelled(exc: OSError, filename: str, filename2: str | None = None) -> OSError:
-    """``exc`` naming full paths (backends name only the last component), unless it already
-    names them."""
-    if exc.filename2 is not None or (isinstance(exc.filename, str) and "/" in exc.filename
-                                     and filename2 is None):
-        return exc
-    code = exc.errno if isinstance(exc.errno, int) else errno.EIO
-    msg = exc.strerror if isinstance(exc.strerror, str) and exc.strerror else \
-        os.strerror(code)
-    if filename2 is None:
-        return OSError(code, msg, filename)
-    return OSError(code, msg, filename, None, filename2)
-
-
-def _join(label: str, name: str) -> str:
-    return label.rstrip("/") + "/" + name
-
-
 # ------------------------------------------------------------------------------ copying
-def _set_times(setter: Callable[[Any, int, int], None], target: Any, st: Stat) -> None:
-    """``setter(target, atime, mtime)`` with the times of ``st``, where the backend can set
-    times (a backend without them is skipped quietly)."""
-    try:
-        setter(target, st.atime_ns, st.mtime_ns)
-    except NotImplementedError:
-        pass
-    except OSError as exc:
-        if exc.errno not in _NO_TIMES:
-            raise
-
-
-def _pump(read_into: Callable[[memoryview], int], write: Callable[[memoryview, int], None],
-          buf: bytearray) -> int:
-    """Copy until ``read_into`` returns 0: ``write(chunk, offset)`` for each chunk."""
-    view = memoryview(buf)
-    offset = 0
-    try:
-        while True:
-            n = read_into(view)
-            if not n:
-                break
-            write(view[:n], offset)
-            offset += n
-    finally:
-        view.release()
-    return offset
-
-
-def _write_all(fs: Backend, handle: Any) -> Callable[[memoryview, int], None]:
-    def write(chunk: memoryview, offset: int) -> None:
-        done = 0
-        total = len(chunk)
-        while done < total:
-            n = fs.pwrite(handle, chunk[done:], offset + done)
-            if n <= 0:
-                raise OSError(errno.EIO, "the backend wrote nothing")
-            done += n
-    return write
-
-
-def _copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir: Any,
-               dname: str, buf: bytearray) -> None:
-    fin = sfs.open_file(sdir, sname, read=True, write=False)
-    try:
-        fout = dfs.open_file(ddir, dname, read=False, write=True, create=True, truncate=True,
-                             mode=st.mode & 0o777)
-        try:
-            _pump(_sequential_reader(sfs, fin), _write_all(dfs, fout), buf)
-            _set_times(dfs.fset_times, fout, st)
-        finally:
-            dfs.close(fout)
-    finally:
-        sfs.close(fin)
-
-
-def _clear_way(dfs: Backend, ddir: Any, name: str, kind: int, label: str) -> Stat | None:
-    """Make room for an entry of type ``kind`` at ``name``; returns what stays there (a
-    directory to merge into) or None. Only a symlink (or a file, for a file) is removed."""
-    try:
-        old = dfs.lstat(ddir, name)
-    except FileNotFoundError:
-        return None
-    if _stat.S_ISDIR(old.mode):
-        if kind == _stat.S_IFDIR:
-            return old
-        raise OSError(errno.EISDIR, "a directory is in the way (not replaced)", label)
-    if kind == _stat.S_IFDIR and not _stat.S_ISLNK(old.mode):
-        raise OSError(errno.ENOTDIR, "a file is in the way of a directory (not replaced)",
-                      label)
-    if kind == _stat.S_IFREG and _stat.S_ISREG(old.mode):
-        return old  # overwritten in place (truncated)
-    dfs.unlink(ddir, name)
-    return None
-
-
-def _copy_children(sfs: Backend, sdir: Any, slabel: str, dfs: Backend, ddir: Any,
-                   dlabel: str, buf: bytearray) -> None:
-    for entry in sfs.listdir(sdir):
-        name = entry.name
-        s_lbl, d_lbl = _join(slabel, name), _join(dlabel, name)
-        try:
-            st = sfs.lstat(sdir, name)
-            kind = _stat.S_IFMT(st.mode)
-            if kind not in (_stat.S_IFDIR, _stat.S_IFREG, _stat.S_IFLNK):
-                continue  # FIFOs, sockets, devices
-            existing = _clear_way(dfs, ddir, name, kind, d_lbl)
-            if kind == _stat.S_IFDIR:
-                if existing is None:
-                    dfs.mkdir(ddir, name)
-                s2 = sfs.opendir(sdir, name)
-                try:
-                    d2 = dfs.opendir(ddir, name)
-                    try:
-                        _copy_children(sfs, s2, s_lbl, dfs, d2, d_lbl, buf)
-                        _set_times(dfs.fset_times, d2, st)
-                    finally:
-                        dfs.close(d2)
-                finally:
-                    sfs.close(s2)
-            elif kind == _stat.S_IFLNK:
-                dfs.symlink(sfs.readlink(sdir, name), ddir, name)
-                _set_times(functools.partial(dfs.set_times, ddir), name, st)
-            else:
-                _copy_file(sfs, sdir, name, st, dfs, ddir, name, buf)
-        except OSError as exc:
-            raise _labelled(exc, s_lbl, d_lbl) from None
+def _join(label: str, name: str) -> str:
+    return label.rstrip("/") + "/" + name if name else label
 
 
 def _copy_dir(sfs: Backend, sdir: Any, slabel: str, dest: Path, st: Stat,
@@ -279,14 +152,14 @@ def _copy_dir(sfs: Backend, sdir: Any, slabel: str, dest: Path, st: Stat,
     """Copy the directory ``sdir`` (its ``st``) to ``dest``, creating or merging it."""
     dest.mkdir(parents=True, exist_ok=True)
     dfs = dest.fs
-    with dest._walk(True) as loc:
+    with dest._locate(True) as loc:
         if loc.name is not None:
             loc.descend()
-        _copy_children(sfs, sdir, slabel, dfs, loc.dir, str(dest), buf)
+        copy_tree(sfs, sdir, dfs, loc.dir, slabel=slabel, dlabel=str(dest), buf=buf)
         try:
-            _set_times(dfs.fset_times, loc.dir, st)
+            set_times_where_supported(dfs.fset_times, loc.dir, st)
         except OSError as exc:
-            raise _labelled(exc, str(dest)) from None
+            raise relabel(exc, str(dest)) from None
 
 
 def _dest_file(dest: Path, mode: int) -> Any:
@@ -300,11 +173,11 @@ def _stream_in(read_into: Callable[[memoryview], int], dest: Path, buf: bytearra
     handle = _dest_file(dest, mode)
     try:
         try:
-            count = _pump(read_into, _write_all(dfs, handle), buf)
+            count = pump(read_into, backend_writer(dfs, handle), buf)
             if times is not None:
-                _set_times(dfs.fset_times, handle, times)
+                set_times_where_supported(dfs.fset_times, handle, times)
         except OSError as exc:
-            raise _labelled(exc, str(dest)) from None
+            raise relabel(exc, str(dest)) from None
     finally:
         dfs.close(handle)
     return count
@@ -350,7 +223,7 @@ def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path) -> Path:
     src = os.fspath(source)
     st = os.stat(src)
     if _stat.S_ISDIR(st.st_mode):
-        from .backends.native import NativeFileSystem
+        from .backends import NativeFileSystem
 
         host = NativeFileSystem(src, readonly=True)
         root = host.root()
@@ -391,7 +264,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
     buf = bytearray(CHUNK)
     sfs = source.fs
     label = str(source)
-    with source._walk(True) as loc:
+    with source._locate(True) as loc:
         try:
             st = source._located_stat(loc)
             if _stat.S_ISDIR(st.mode):
@@ -400,15 +273,18 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
                 if not isinstance(dest, (str, os.PathLike)):
                     raise IsADirectoryError(errno.EISDIR, "cannot copy a directory into a "
                                             "file object", label)
-                return _copy_dir_out(sfs, loc.dir, label, st, os.fspath(dest), buf)
-            if not _stat.S_ISREG(st.mode):
+            elif not _stat.S_ISREG(st.mode):
                 raise OSError(errno.EINVAL, "not a regular file or a directory", label)
-            assert loc.name is not None
-            fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
+            else:
+                assert loc.name is not None
+                fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
         except OSError as exc:
-            raise _labelled(exc, label) from None
+            raise relabel(exc, label) from None
+        if _stat.S_ISDIR(st.mode):
+            assert isinstance(dest, (str, os.PathLike))
+            return _copy_dir_out(sfs, loc.dir, label, st, os.fspath(dest), buf)
     try:
-        read_into = _sequential_reader(sfs, fin)
+        read_into = backend_reader(sfs, fin)
 
         if not isinstance(dest, (str, os.PathLike)):
             write = dest.write
@@ -418,7 +294,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
                 while done < len(chunk):
                     n = write(chunk[done:])
                     done += len(chunk) - done if n is None else n
-            _pump(read_into, write_obj, buf)
+            pump(read_into, write_obj, buf)
             return None
         host = os.fspath(dest)
         # the source's permission bits for a new file (the umask applies), as cp does
@@ -429,36 +305,23 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
                 done = 0
                 while done < len(chunk):
                     done += f.write(chunk[done:]) or 0
-            _pump(read_into, write_file, buf)
+            pump(read_into, write_file, buf)
             os.utime(fd, ns=(st.atime_ns, st.mtime_ns))
         return host
     finally:
         sfs.close(fin)
 
 
-def _sequential_reader(fs: Backend, handle: Any) -> Callable[[memoryview], int]:
-    """``read_into(view)``: the next bytes of an open backend file, from offset 0 on."""
-    offset = 0
-
-    def read_into(view: memoryview) -> int:
-        nonlocal offset
-        n = fs.pread(handle, view, offset)
-        offset += n
-        return n
-
-    return read_into
-
-
 def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,
                   buf: bytearray) -> str:
-    from .backends.native import NativeFileSystem
+    from .backends import NativeFileSystem
 
     os.makedirs(host, exist_ok=True)
     target = NativeFileSystem(host)
     root = target.root()
     try:
-        _copy_children(sfs, sdir, label, target, root, host, buf)
-        _set_times(target.fset_times, root, st)
+        copy_tree(sfs, sdir, target, root, slabel=label, dlabel=host, buf=buf)
+        set_times_where_supported(target.fset_times, root, st)
     finally:
         target.close(root)
     return host
@@ -477,24 +340,24 @@ def copy(source: Path, dest: Path) -> Path:
     buf = bytearray(CHUNK)
     sfs = source.fs
     label = str(source)
-    with source._walk(True) as loc:
+    with source._locate(True) as loc:
         try:
             st = source._located_stat(loc)
             if _stat.S_ISDIR(st.mode):
                 if loc.name is not None:
                     loc.descend()
-                _copy_dir(sfs, loc.dir, label, dest, st, buf)
-                return dest
-            if not _stat.S_ISREG(st.mode):
+            elif not _stat.S_ISREG(st.mode):
                 raise OSError(errno.EINVAL, "not a regular file or a directory", label)
-            assert loc.name is not None
-            fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
+            else:
+                assert loc.name is not None
+                fin = sfs.open_file(loc.dir, loc.name, read=True, write=False)
         except OSError as exc:
-            raise _labelled(exc, label) from None
+            raise relabel(exc, label) from None
+        if _stat.S_ISDIR(st.mode):
+            _copy_dir(sfs, loc.dir, label, dest, st, buf)
+            return dest
     try:
-        read_into = _sequential_reader(sfs, fin)
-
-        _stream_in(read_into, dest, buf, st, st.mode & 0o777)
+        _stream_in(backend_reader(sfs, fin), dest, buf, st, st.mode & 0o777)
     finally:
         sfs.close(fin)
     return dest

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .backends._protocol import Backend
+from .backends import Backend, DirChain, TreeWalk
 
 __all__ = ("Link", "DIR", "Tree", "read_tree", "write_tree", "assert_tree", "format_tree",
            "diff_trees")
@@ -99,46 +99,41 @@ def write_tree(backend: Backend, tree: Mapping[str, Entry | Any]) -> None:
 
 def read_tree(backend: Backend, *, text: bool = True) -> Tree:
     """Every entry under the backend's root: files as ``str`` when they decode as UTF-8 and
-    ``text`` is true (else ``bytes``), symlinks as :class:`Link`, directories as :data:`DIR`."""
+    ``text`` is true (else ``bytes``), symlinks as :class:`Link`, directories as :data:`DIR`.
+    Iterative: a tree of any depth."""
     out: Tree = {}
-    root = backend.root()
+    chain = DirChain(backend, backend.root(), owned=True)
+    walk = TreeWalk(chain, sort=True)
     try:
-        _read(backend, root, "", out, text)
+        for name, st in walk:
+            assert st is not None
+            path = walk.where()
+            if _stat.S_ISDIR(st.mode):
+                out[path] = DIR
+            elif _stat.S_ISLNK(st.mode):
+                out[path] = Link(backend.readlink(chain.top, name))
+            else:
+                out[path] = _read_file(backend, chain.top, name, text)
     finally:
-        backend.close(root)
+        chain.close()
     return out
 
 
-def _read(backend: Backend, d: Any, prefix: str, out: Tree, text: bool) -> None:
-    for entry in sorted(backend.listdir(d), key=lambda e: e.name):
-        name = entry.name
-        path = prefix + name
-        st = backend.lstat(d, name)
-        if _stat.S_ISDIR(st.mode):
-            out[path] = DIR
-            sub = backend.opendir(d, name)
-            try:
-                _read(backend, sub, path + "/", out, text)
-            finally:
-                backend.close(sub)
-        elif _stat.S_ISLNK(st.mode):
-            out[path] = Link(backend.readlink(d, name))
-        else:
-            f = backend.open_file(d, name, read=True, write=False)
-            try:
-                size = backend.fstat(f).size
-                buf = bytearray(size)
-                n = backend.pread(f, memoryview(buf), 0) if size else 0
-                data = bytes(buf[:n])
-            finally:
-                backend.close(f)
-            if text:
-                try:
-                    out[path] = data.decode("utf-8")
-                    continue
-                except UnicodeDecodeError:
-                    pass
-            out[path] = data
+def _read_file(backend: Backend, d: Any, name: str, text: bool) -> str | bytes:
+    f = backend.open_file(d, name, read=True, write=False)
+    try:
+        size = backend.fstat(f).size
+        buf = bytearray(size)
+        n = backend.pread(f, memoryview(buf), 0) if size else 0
+        data = bytes(buf[:n])
+    finally:
+        backend.close(f)
+    if text:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return data
 
 
 def _normalise(tree: Mapping[str, Any]) -> Tree:

@@ -372,7 +372,11 @@ def test_handle_filesystem_without_protocol_methods() -> None:
 def test_package_exports() -> None:
     assert wasifs.backends.__all__ == (
         "Backend", "Stat", "DirEntry", "HandleFileSystem", "MemoryFileSystem",
-        "NativeFileSystem", "open_backend")
+        "NativeFileSystem", "open_backend", "backend_names", "GROUP", "BackendFileIO",
+        "MAX_SYMLINKS", "Location", "resolve", "DirChain", "TreeWalk", "walk_dirs", "CHUNK",
+        "copy_tree", "mirror_tree", "copy_file", "remove_entry", "clear_dir", "pump",
+        "backend_reader", "backend_writer", "set_times_where_supported", "relabel",
+        "errno_of")
     assert set(wasifs.backends.__all__) <= set(dir(wasifs.backends))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wasifs.backends.nope  # noqa: B018

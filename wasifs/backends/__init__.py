@@ -7,21 +7,52 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 - :class:`MemoryFileSystem`: an isolated in-memory inode tree (the default mount);
 - :class:`NativeFileSystem`: a host directory, confined to it;
 - :class:`HandleFileSystem`: the base class that gives a protocol implementation the fsspec
-  API.
+  API (the fsspec facade).
 
-The filesystem classes are imported on first use (PEP 562).
+Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
+backend that a distribution registers under the ``wasifs.backends`` entry-point group
+(:func:`backend_names` lists them).
+
+The host side, written once for every backend (what :class:`wasifs.Path`, the fsspec facade
+and :mod:`wasifs.transfer` are made of):
+
+- :func:`resolve` / :class:`Location`: the host-side path walker (:data:`MAX_SYMLINKS`);
+  :class:`DirChain`, :class:`TreeWalk` and :func:`walk_dirs`: iterative tree walks;
+- :class:`BackendFileIO`: a binary file object over a backend file handle;
+- :func:`copy_tree` / :func:`mirror_tree` / :func:`copy_file` / :func:`remove_entry` /
+  :func:`clear_dir`, and the data pump :func:`pump` with :func:`backend_reader` /
+  :func:`backend_writer`: copying and removing through the protocol;
+- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths.
+
+The filesystem classes are imported on first use (PEP 562): importing this package never
+imports fsspec.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from typing import TYPE_CHECKING, Any
 
+from ._copy import (
+    CHUNK,
+    backend_reader,
+    backend_writer,
+    clear_dir,
+    copy_file,
+    copy_tree,
+    mirror_tree,
+    pump,
+    remove_entry,
+    set_times_where_supported,
+)
+from ._errors import errno_of, relabel
+from ._file import BackendFileIO
 from ._protocol import Backend, DirEntry, Stat
+from ._registry import GROUP, backend_names, open_backend
+from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dirs
 
 if TYPE_CHECKING:
-    from ._fsspec import HandleFileSystem
+    from ._facade import HandleFileSystem
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
 
@@ -33,10 +64,31 @@ __all__ = (
     "MemoryFileSystem",
     "NativeFileSystem",
     "open_backend",
+    "backend_names",
+    "GROUP",
+    "BackendFileIO",
+    "MAX_SYMLINKS",
+    "Location",
+    "resolve",
+    "DirChain",
+    "TreeWalk",
+    "walk_dirs",
+    "CHUNK",
+    "copy_tree",
+    "mirror_tree",
+    "copy_file",
+    "remove_entry",
+    "clear_dir",
+    "pump",
+    "backend_reader",
+    "backend_writer",
+    "set_times_where_supported",
+    "relabel",
+    "errno_of",
 )
 
 _LAZY = {
-    "HandleFileSystem": "._fsspec",
+    "HandleFileSystem": "._facade",
     "MemoryFileSystem": ".memory",
     "NativeFileSystem": ".native",
 }
@@ -61,71 +113,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-_MEMORY_URLS = ("memory", "memory://", "wasifs-memory", "wasifs-memory://")
-_NATIVE_SCHEMES = ("native://", "wasifs-native://", "file://")
-
-
-def open_backend(obj: Any, **options: Any) -> Backend:
-    """The backend that ``obj`` names.
-
-    - a :class:`Backend` instance is returned as it is (``options`` must then be empty);
-    - ``"memory"`` / ``"wasifs-memory://"``: a new :class:`MemoryFileSystem`;
-    - ``"native:///abs/dir"`` (also ``wasifs-native://``, ``file://``): that host directory;
-    - any other ``str`` or ``os.PathLike``: a host directory, as a :class:`NativeFileSystem`
-      (write ``"./memory"`` for a host directory called ``memory``).
-
-    ``options`` go to the backend's constructor (for example ``readonly=True``). Raises
-    ``TypeError`` for an object that is none of these (an fsspec filesystem that does not
-    implement the protocol included) and ``ValueError`` for a URL of another scheme.
-    """
-    if isinstance(obj, Backend):
-        if options:
-            raise TypeError(
-                f"open_backend() got options {sorted(options)} with a ready backend instance "
-                f"{obj!r}: configure the instance itself instead")
-        return obj
-    if isinstance(obj, os.PathLike):
-        obj = os.fspath(obj)
-        if isinstance(obj, bytes):
-            obj = os.fsdecode(obj)
-        return _native(obj, options)
-    if isinstance(obj, str):
-        if not obj:
-            raise ValueError("open_backend() needs a non-empty path or URL, got ''")
-        if obj in _MEMORY_URLS:
-            from .memory import MemoryFileSystem
-
-            return MemoryFileSystem(**options)
-        for scheme in _NATIVE_SCHEMES:
-            if obj.startswith(scheme):
-                path = obj[len(scheme):]
-                if not path.startswith("/"):
-                    raise ValueError(
-                        f"a {scheme} URL needs an absolute path "
-                        f"({scheme}/abs/dir), got {obj!r}")
-                return _native(path, options)
-        scheme, sep, _ = obj.partition("://")
-        if sep and scheme and "/" not in scheme:
-            raise ValueError(
-                f"unsupported backend URL {obj!r}: wasifs opens 'memory', "
-                f"'wasifs-memory://', 'native:///dir' or a host directory path")
-        return _native(obj, options)
-    kind = type(obj).__module__ + "." + type(obj).__qualname__
-    from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
-
-    if isinstance(obj, AbstractFileSystem):
-        raise TypeError(
-            f"{kind} is an fsspec filesystem that does not implement the wasifs Backend "
-            "protocol; mount wasifs.backends.MemoryFileSystem or NativeFileSystem instead")
-    raise TypeError(
-        f"cannot make a backend from {obj!r} ({kind}): expected a Backend instance, a host "
-        "directory (str or os.PathLike) or a URL such as 'memory' or 'native:///dir'")
-
-
-def _native(path: str, options: dict[str, Any]) -> Backend:
-    from .native import NativeFileSystem
-
-    backend: Backend = NativeFileSystem(path, **options)
-    return backend

@@ -24,7 +24,7 @@ from stat import S_IFDIR, S_IFLNK, S_IFREG
 from time import time_ns as _now
 from typing import Any
 
-from ._fsspec import HandleFileSystem
+from ._facade import HandleFileSystem
 from ._protocol import DirEntry, Stat
 
 __all__ = ("MemoryFileSystem",)

@@ -32,7 +32,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX (Windows): refused at construction
     fcntl = None  # type: ignore[assignment]
 
-from ._fsspec import HandleFileSystem
+from ._facade import HandleFileSystem
 from ._protocol import DirEntry, Stat
 
 __all__ = ("NativeFileSystem", "NativeDir", "NativeFile", "NativeUnsupportedError")
@@ -194,7 +194,7 @@ class NativeFileSystem(HandleFileSystem):
     """A host directory, confined: nothing reachable through it lies outside ``root``.
 
     Also an fsspec filesystem (protocol ``"wasifs-native"``, paths taken from ``root``, see
-    :class:`~wasifs.backends._fsspec.HandleFileSystem`; ``auto_mkdir`` is its option).
+    :class:`~wasifs.backends.HandleFileSystem`; ``auto_mkdir`` is its option).
 
     ``root`` itself is trusted (opened once at construction, symlinks in that path followed);
     everything below it is reached only through descriptor-relative calls that never follow

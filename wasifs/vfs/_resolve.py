@@ -19,11 +19,11 @@ from typing import Any
 
 from ..abi import Errno
 from ..backends._protocol import Backend, Stat
+from ..backends._walk import MAX_SYMLINKS
 from ..errors import WasiError, errno_from_exception
 
 __all__ = ("MAX_SYMLINKS", "ESCAPE", "Resolved", "resolve", "close_all")
 
-MAX_SYMLINKS = 40
 #: errno for a path that would leave its directory descriptor (wasmtime's answer; wasi-common
 #: and uvwasi said NOTCAPABLE, which wasifs keeps for a missing right)
 ESCAPE = Errno.PERM

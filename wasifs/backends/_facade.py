@@ -1,4 +1,4 @@
-"""fsspec on top of the :class:`~wasifs.backends._protocol.Backend` protocol.
+"""The fsspec facade: fsspec's API on top of the :class:`~wasifs.backends.Backend` protocol.
 
 :class:`HandleFileSystem` is an :class:`fsspec.AbstractFileSystem` whose whole fsspec API
 (``ls``, ``info``, ``open``, ``cp_file``, ``mv``, ``rm``, ...) is written once, generically,
@@ -25,17 +25,21 @@ overriding ``_fsspec_<name>``; the private helpers of this class are named ``_pa
 
 Path semantics of the fsspec facade
 -----------------------------------
-Paths are absolute from the backend root (``"a/b"`` means ``"/a/b"``). They are resolved
+Paths are absolute from the backend root (``"a/b"`` means ``"/a/b"``). They are resolved by
+the host-side walker that :class:`wasifs.Path` uses too (:func:`wasifs.backends._walk.resolve`),
 component by component with the protocol calls, like a POSIX kernel resolves them: symlinks
 in intermediate components are followed (an absolute target is taken from the backend root,
 never from the host's), ``..`` goes to the parent of the directory actually reached (and
-stays at the root), at most :data:`MAX_SYMLINKS` symlinks are followed (then ``ELOOP``).
+stays at the root), at most :data:`~wasifs.backends.MAX_SYMLINKS` symlinks are followed (then
+``ELOOP``). Tree operations (``walk``, ``find``, ``du``, ``rm``) are iterative: any depth,
+in time linear in the tree.
 ``info``/``open``/``ls`` follow a final symlink, ``rm``/``mv``/``islink``/``readlink``/
 ``lexists`` do not. Listings report a symlink as ``type == "other"`` with ``islink`` True
 (as :class:`fsspec.implementations.local.LocalFileSystem` does), so ``walk``/``find``/``rm``
 never descend through a symlink.
 
 Errors are ``OSError`` subclasses carrying the host ``errno`` and the full fsspec path.
+Files from ``open`` are :class:`~wasifs.backends.BackendFileIO` objects.
 """
 
 from __future__ import annotations
@@ -43,29 +47,26 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import functools
-import io
 import os
 import posixpath
 import stat as _stat
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from glob import has_magic
 from typing import Any, ClassVar
 
 from fsspec import AbstractFileSystem  # type: ignore[import-untyped]
 from fsspec.utils import stringify_path  # type: ignore[import-untyped]
 
+from ._copy import backend_reader, backend_writer, clear_dir, pump
+from ._errors import relabel
+from ._file import BackendFileIO
 from ._protocol import Stat
+from ._walk import DirChain, resolve, walk_dirs
 
-__all__ = ("HandleFileSystem", "HandleFile", "MAX_SYMLINKS")
+__all__ = ("HandleFileSystem",)
 
-#: How many symlinks one path resolution of the fsspec facade follows before ``ELOOP``
-#: (Linux's limit).
-MAX_SYMLINKS = 40
-
-_COPY_CHUNK = 1 << 20
 _PATHLIKE = (str, os.PathLike)
 
 #: Protocol method name -> (index of the argument that tells a path call from a handle call,
@@ -81,20 +82,13 @@ _DISPATCHED: dict[str, tuple[int, str]] = {
 }
 
 
-def _oserror(code: int, path: str) -> OSError:
-    """``OSError`` of the subclass Python picks for ``code`` (``FileNotFoundError`` ...)."""
-    return OSError(code, os.strerror(code), path)
-
-
 @contextmanager
 def _naming(path: str) -> Iterator[None]:
     """Re-raise a backend ``OSError`` (which names one path component) with the full path."""
     try:
         yield
     except OSError as exc:
-        if exc.errno is None or exc.filename == path:
-            raise
-        raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), path) from exc
+        raise relabel(exc, path) from None
 
 
 def _ns_to_datetime(ns: int) -> _dt.datetime:
@@ -109,6 +103,10 @@ def _type_of(mode: int) -> str:
     if _stat.S_ISREG(mode):
         return "file"
     return "other"
+
+
+def _child_path(path: str, name: str) -> str:
+    return path.rstrip("/") + "/" + name
 
 
 def _make_dispatcher(name: str, impl: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,163 +132,6 @@ def _not_implemented(name: str) -> Callable[..., Any]:
 
     missing.__name__ = missing.__qualname__ = name
     return missing
-
-
-class HandleFile(io.RawIOBase):
-    """A seekable binary file over a backend file handle, as returned by ``fs.open``.
-
-    Every ``read``/``write`` is one positional backend call (no buffering layer, so what is
-    written is visible at once to every other handle and to the guest). ``read(n)`` and
-    ``write(b)`` are complete like a buffered file's: they loop over short transfers. In
-    append mode every write goes to the current end of the file atomically.
-    """
-
-    def __init__(self, fs: HandleFileSystem, handle: Any, path: str, mode: str, *,
-                 readable: bool, writable: bool, append: bool) -> None:
-        super().__init__()
-        self.fs = fs
-        self.handle = handle
-        self.path = path
-        self.mode = mode
-        self._readable = readable
-        self._writable = writable
-        self._append = append
-        self._pos = 0
-
-    # --- io plumbing ----------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.path
-
-    @property
-    def size(self) -> int:
-        """The current size of the file in bytes."""
-        self._checkClosed()
-        return int(self.fs.fstat(self.handle).size)
-
-    def readable(self) -> bool:
-        self._checkClosed()
-        return self._readable
-
-    def writable(self) -> bool:
-        self._checkClosed()
-        return self._writable
-
-    def seekable(self) -> bool:
-        self._checkClosed()
-        return True
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.fs.close(self.handle)
-            finally:
-                super().close()
-
-    def __repr__(self) -> str:
-        return f"<HandleFile {self.path!r} mode={self.mode!r}>"
-
-    # --- positioning ----------------------------------------------------------------
-    def tell(self) -> int:
-        self._checkClosed()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._checkClosed()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"invalid whence ({whence!r}, should be 0, 1 or 2)")
-        if pos < 0:
-            raise OSError(errno.EINVAL, f"negative seek position {pos}", self.path)
-        self._pos = pos
-        return pos
-
-    # --- data -----------------------------------------------------------------------
-    def readinto(self, buffer: Any) -> int:
-        self._checkClosed()
-        if not self._readable:
-            raise io.UnsupportedOperation("file not open for reading")
-        with memoryview(buffer) as view, view.cast("B") as target:
-            n = int(self.fs.pread(self.handle, target, self._pos))
-        self._pos += n
-        return n
-
-    def read(self, size: int | None = -1) -> bytes:
-        self._checkClosed()
-        if not self._readable:
-            raise io.UnsupportedOperation("file not open for reading")
-        if size is None or size < 0:
-            return self.readall()
-        buf = bytearray(size)
-        got = 0
-        with memoryview(buf) as view:
-            while got < size:
-                n = int(self.fs.pread(self.handle, view[got:], self._pos))
-                if n == 0:
-                    break
-                got += n
-                self._pos += n
-        del buf[got:]
-        return bytes(buf)
-
-    def readall(self) -> bytes:
-        self._checkClosed()
-        if not self._readable:
-            raise io.UnsupportedOperation("file not open for reading")
-        chunks = [self.read(max(self.size - self._pos, 0))]
-        while True:  # the file may have grown meanwhile
-            chunk = self.read(_COPY_CHUNK)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def write(self, data: Any) -> int:
-        self._checkClosed()
-        if not self._writable:
-            raise io.UnsupportedOperation("file not open for writing")
-        with memoryview(data) as view, view.cast("B") as src:
-            total = len(src)
-            if self._append:
-                count, size = self.fs.append(self.handle, src)
-                done = int(count)
-                while done < total:
-                    count, size = self.fs.append(self.handle, src[done:])
-                    if not count:
-                        raise OSError(errno.EIO, "append wrote nothing", self.path)
-                    done += int(count)
-                self._pos = int(size)
-                return total
-            done = 0
-            while done < total:
-                n = int(self.fs.pwrite(self.handle, src[done:], self._pos))
-                if not n:
-                    raise OSError(errno.EIO, "write wrote nothing", self.path)
-                done += n
-                self._pos += n
-        return total
-
-    def truncate(self, size: int | None = None) -> int:
-        self._checkClosed()
-        if not self._writable:
-            raise io.UnsupportedOperation("file not open for writing")
-        if size is None:
-            size = self._pos
-        self.fs.ftruncate(self.handle, size)
-        return size
-
-    def flush(self) -> None:
-        self._checkClosed()
-
-    def fsync(self) -> None:
-        """Flush the file's data and metadata to stable storage (where there is any)."""
-        self._checkClosed()
-        self.fs.fsync(self.handle)
 
 
 def _parse_mode(mode: str) -> tuple[bool, bool, bool, bool, bool, bool]:
@@ -360,69 +201,15 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 return name
         return f"{protos[0]}://{self._strip_protocol(name)}"
 
-    def _path_resolve(self, path: str, *, follow: bool) -> tuple[Any, str | None]:
-        """Walk ``path`` from the root: ``(directory handle, last name)``, or
-        ``(handle of the directory itself, None)`` when the path names a directory reached
-        without a final name (the root, or a path ending in ``..``). The caller closes the
-        returned handle. The last component is followed when it is a symlink and ``follow``."""
-        todo: deque[str] = deque(self._strip_protocol(path).split("/"))
-        stack: list[Any] = [self.root()]
-        links = 0
-        try:
-            while todo:
-                name = todo.popleft()
-                if not name or name == ".":
-                    continue
-                if name == "..":
-                    if len(stack) > 1:
-                        self.close(stack.pop())
-                    continue
-                if not todo or all(not p or p == "." for p in todo):
-                    if follow:
-                        try:
-                            st = self.lstat(stack[-1], name)
-                        except FileNotFoundError:
-                            st = None
-                        if st is not None and _stat.S_ISLNK(st.mode):
-                            links = self._path_push_link(stack, name, todo, links, path)
-                            continue
-                    return stack.pop(), name
-                try:
-                    stack.append(self.opendir(stack[-1], name))
-                except OSError as exc:
-                    if exc.errno != errno.ELOOP:
-                        raise
-                    links = self._path_push_link(stack, name, todo, links, path)
-            return stack.pop(), None
-        finally:
-            for handle in stack:
-                self.close(handle)
-
-    def _path_push_link(self, stack: list[Any], name: str, todo: deque[str], links: int,
-                        path: str) -> int:
-        """Replace the symlink ``name`` by its target's components at the front of ``todo``."""
-        links += 1
-        if links > MAX_SYMLINKS:
-            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-        target = self.readlink(stack[-1], name)
-        if not target:
-            raise _oserror(errno.ENOENT, path)
-        if target.startswith("/"):
-            while len(stack) > 1:
-                self.close(stack.pop())
-        todo.extendleft(reversed(target.split("/")))
-        return links
-
     @contextmanager
     def _path_at(self, path: str, *, follow: bool) -> Iterator[tuple[Any, str | None]]:
-        """:meth:`_path_resolve` as a context manager that closes the handle and names the path
-        in errors."""
-        with _naming(path):
-            handle, name = self._path_resolve(path, follow=follow)
-            try:
-                yield handle, name
-            finally:
-                self.close(handle)
+        """Where ``path`` leads: ``(directory handle, last name)``, or ``(handle of the
+        directory itself, None)`` when the path names a directory reached without a final
+        name (the root, or a path ending in ``..``). The last component is followed when it
+        is a symlink and ``follow``. Errors inside name the path; the handles are closed on
+        exit."""
+        with _naming(path), resolve(self, path, follow=follow) as loc:
+            yield loc.dir, loc.name
 
     @contextmanager
     def _path_named(self, path: str, *, follow: bool, what: str,
@@ -438,9 +225,13 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
             yield handle, name
 
     def _path_stat(self, path: str, *, follow: bool) -> Stat:
-        with self._path_at(path, follow=follow) as (handle, name):
-            st: Stat = self.fstat(handle) if name is None else self.lstat(handle, name)
-            return st
+        with _naming(path), resolve(self, path, follow=follow) as loc:
+            if loc.name is None:
+                st: Stat = self.fstat(loc.dir)
+                return st
+            if loc.st is None:
+                raise OSError(errno.ENOENT, "")
+            return loc.st
 
     @contextmanager
     def _path_opendir(self, path: str) -> Iterator[Any]:
@@ -505,31 +296,95 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
         path = self._strip_protocol(path)
         if not _stat.S_ISDIR(self._path_stat(path, follow=True).mode):
             return [self.info(path)] if detail else [path]
-        prefix = path.rstrip("/") + "/"
         with self._path_opendir(path) as handle, _naming(path):
-            entries = self.listdir(handle)
             if not detail:
-                return [prefix + e.name for e in entries]
-            out: list[Any] = []
-            for entry in entries:
-                full = prefix + entry.name
-                try:
-                    st = self.lstat(handle, entry.name)
-                except FileNotFoundError:
-                    continue  # removed since the listing
-                if not _stat.S_ISLNK(st.mode):
-                    out.append(self._path_details(full, st))
-                    continue
-                info = self._path_details(full, st, destination=self.readlink(handle, entry.name))
-                try:
-                    info["size"] = self._path_stat(full, follow=True).size
-                except OSError:
-                    pass  # dangling: keeps the link's own size
-                out.append(info)
-            return out
+                prefix = path.rstrip("/") + "/"
+                return [prefix + e.name for e in self.listdir(handle)]
+            return [info for _, info in self._path_scan(handle, path)]
 
     def _fsspec_listdir(self, path: Any, detail: bool = True, **kwargs: Any) -> list[Any]:
         return self.ls(path, detail=detail, **kwargs)
+
+    def _path_scan(self, handle: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(name, ls details)`` of each entry of the open directory ``handle`` (at
+        ``path``), in the backend's order. A symlink is reported with ``type`` ``"other"``
+        and the size of what it points to."""
+        prefix = path.rstrip("/") + "/"
+        for entry in self.listdir(handle):
+            name = entry.name
+            full = prefix + name
+            try:
+                st = self.lstat(handle, name)
+            except FileNotFoundError:
+                continue  # removed since the listing
+            if not _stat.S_ISLNK(st.mode):
+                yield name, self._path_details(full, st)
+                continue
+            info = self._path_details(full, st, destination=self.readlink(handle, name))
+            try:
+                info["size"] = self._path_stat(full, follow=True).size
+            except OSError:
+                pass  # dangling: keeps the link's own size
+            yield name, info
+
+    def walk(self, path: Any, maxdepth: int | None = None, topdown: bool = True,
+             on_error: Any = "omit", **kwargs: Any) -> Iterator[tuple[str, Any, Any]]:
+        """fsspec's ``walk``, iteratively (any depth, linear in the tree): yields ``(path,
+        dirs, files)`` for the directory ``path`` and every directory below it (``dirs`` and
+        ``files`` map names to ``ls`` details with ``detail=True``, else are lists of names;
+        symlinks are files, never walked into). With ``topdown`` the caller may prune
+        ``dirs`` in place. A directory that cannot be listed is skipped
+        (``on_error="omit"``), raises (``"raise"``) or goes to ``on_error(exc)``."""
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
+        path = self._strip_protocol(path)
+        detail = bool(kwargs.pop("detail", False))
+
+        def error(exc: OSError) -> None:
+            if on_error == "raise":
+                raise exc
+            if callable(on_error):
+                on_error(exc)
+
+        def scan(chain: DirChain, where: str) -> tuple[Any, Any]:
+            dirs: dict[str, Any] = {}
+            files: dict[str, Any] = {}
+            for name, info in self._path_scan(chain.top, where):
+                (dirs if info["type"] == "directory" else files)[name] = info
+            return (dirs, files) if detail else (list(dirs), list(files))
+
+        with ExitStack() as stack:
+            try:
+                is_dir = _stat.S_ISDIR(self._path_stat(path, follow=True).mode)
+                if is_dir:
+                    handle = stack.enter_context(self._path_opendir(path))
+                else:
+                    info = self.info(path)
+            except OSError as exc:
+                error(exc)
+                return
+            if not is_dir:
+                yield (path, {}, {"": info}) if detail else (path, [], [""])
+                return
+            chain = DirChain(self, handle, owned=False)
+            stack.callback(chain.close)
+            yield from walk_dirs(chain, path, scan, _child_path, top_down=topdown,
+                                 max_depth=maxdepth, on_error=error)
+
+    def du(self, path: Any, total: bool = True, maxdepth: int | None = None,
+           withdirs: bool = False, **kwargs: Any) -> Any:
+        """fsspec's ``du`` (sizes of what :meth:`find` finds, a symlink's being its
+        target's), from one walk of the tree."""
+        sizes: dict[str, int] = {}
+        if withdirs and self.isdir(path):
+            info = self.info(path)
+            sizes[info["name"]] = info["size"]
+        found = self.find(path, maxdepth=maxdepth, withdirs=withdirs, detail=True, **kwargs)
+        for name, info in found.items():
+            if not info or info.get("islink"):
+                info = self.info(name)
+            sizes[info["name"]] = info["size"]
+        return sum(sizes.values()) if total else sizes
 
     def exists(self, path: Any, **kwargs: Any) -> bool:
         """Whether ``path`` exists (a dangling symlink does not)."""
@@ -608,7 +463,7 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
             with self._path_at(prefix, follow=False) as (handle, name):
                 if name is None:
                     if last and not exist_ok:
-                        raise _oserror(errno.EEXIST, path)
+                        raise relabel(errno.EEXIST, path)
                     continue
                 try:
                     self.mkdir(handle, name, mode)
@@ -617,11 +472,11 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                     pass
             # Something is there already: fine when it is (or leads to) a directory.
             if not self.isdir(prefix):
-                raise _oserror(errno.EEXIST if last else errno.ENOTDIR, prefix)
+                raise relabel(errno.EEXIST if last else errno.ENOTDIR, prefix)
             if last and not exist_ok:
-                raise _oserror(errno.EEXIST, path)
+                raise relabel(errno.EEXIST, path)
         if not parts and not exist_ok:
-            raise _oserror(errno.EEXIST, path)
+            raise relabel(errno.EEXIST, path)
 
     def _fsspec_rmdir(self, path: Any) -> None:
         """Remove the empty directory ``path``."""
@@ -632,8 +487,8 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
     # --- files ----------------------------------------------------------------------
     def _open(self, path: Any, mode: str = "rb", block_size: Any = None,
               autocommit: bool = True, cache_options: Any = None,
-              **kwargs: Any) -> HandleFile:
-        """A :class:`HandleFile`. Modes: ``rb``, ``wb``, ``ab``, ``xb`` and their ``+``
+              **kwargs: Any) -> BackendFileIO:
+        """A :class:`~wasifs.backends.BackendFileIO`. Modes: ``rb``, ``wb``, ``ab``, ``xb`` and their ``+``
         forms. ``xb`` fails with ``FileExistsError`` when anything (even a dangling
         symlink) is at ``path``; the other modes follow a final symlink."""
         if not autocommit:
@@ -646,8 +501,12 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                               on_dir=errno.EISDIR) as (handle, name):
             fh = self.open_file(handle, name, read=read, write=write, create=create,
                                 exclusive=exclusive, truncate=truncate)
-        return HandleFile(self, fh, path, mode, readable=read, writable=write,
-                          append=append)
+        try:
+            return BackendFileIO(self, fh, path, mode, readable=read, writable=write,
+                                 append=append)
+        except BaseException:
+            self.close(fh)
+            raise
 
     def cat_file(self, path: Any, start: int | None = None, end: int | None = None,
                  **kwargs: Any) -> bytes:
@@ -720,26 +579,11 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 dst = self.open_file(handle, name, read=False, write=True, create=True,
                                      truncate=True)
             try:
-                self._path_copy(src, dst, path1, path2)
+                pump(backend_reader(self, src, path1), backend_writer(self, dst, path2))
             finally:
                 self.close(dst)
         finally:
             self.close(src)
-
-    def _path_copy(self, src: Any, dst: Any, path1: str, path2: str) -> None:
-        buf = bytearray(_COPY_CHUNK)
-        offset = 0
-        with memoryview(buf) as view:
-            while True:
-                with _naming(path1):
-                    n = int(self.pread(src, view, offset))
-                if n == 0:
-                    return
-                done = 0
-                with _naming(path2):
-                    while done < n:
-                        done += int(self.pwrite(dst, view[done:n], offset + done))
-                offset += n
 
     def rm_file(self, path: Any) -> None:
         """Remove the file (or symlink) ``path``."""
@@ -778,26 +622,10 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                     raise OSError(errno.EISDIR, "is a directory (use recursive=True)", p)
                 sub = self.opendir(handle, name)
                 try:
-                    self._path_rmtree(sub, p, maxdepth)
+                    clear_dir(self, sub, max_depth=maxdepth)
                 finally:
                     self.close(sub)
                 self.rmdir(handle, name)
-
-    def _path_rmtree(self, handle: Any, path: str, maxdepth: int | None) -> None:
-        """Empty the directory ``handle`` (at ``path``), ``maxdepth`` levels deep."""
-        if maxdepth is not None and maxdepth < 1:
-            return
-        for entry in self.listdir(handle):
-            if _stat.S_ISDIR(entry.mode):
-                sub = self.opendir(handle, entry.name)
-                try:
-                    self._path_rmtree(sub, path + "/" + entry.name,
-                                 None if maxdepth is None else maxdepth - 1)
-                finally:
-                    self.close(sub)
-                self.rmdir(handle, entry.name)
-            else:
-                self.unlink(handle, entry.name)
 
     def replace(self, path1: Any, path2: Any) -> None:
         """rename(2): move ``path1`` to exactly ``path2``, atomically replacing a file or an
@@ -819,7 +647,7 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 else [self._strip_protocol(p) for p in path1]
             dest = self._strip_protocol(path2)
             if not self.isdir(dest):
-                raise _oserror(errno.ENOTDIR, dest)
+                raise relabel(errno.ENOTDIR, dest)
             for src in sources:
                 self.replace(src, dest.rstrip("/") + "/" + posixpath.basename(src))
             return
