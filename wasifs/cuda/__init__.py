@@ -19,15 +19,20 @@ library otherwise (``zlib``, ``crc32c``, ``hyperscan``); results are identical e
 An ``executor`` (``concurrent.futures`` or a ``dask.distributed.Client``) spreads the files
 over workers by bytes. See ``docs/cuda.md`` for the algorithms and when the GPU pays off.
 
-Importing this module imports neither numba nor numpy: they load on the first call that
-needs them (the CUDA path, the numba CPU scanner).
+Importing this module imports neither numba nor numpy (nor the rest of wasifs.cuda: the
+names load on first use, PEP 562); numba and numpy load on the first call that needs them
+(the CUDA path, the numba CPU scanner).
 """
 
 from __future__ import annotations
 
-from ._api import ALGORITHMS, Match, Resident, available, checksum, load, scan
-from ._cpu import MissingDependencyError
-from ._source import FileChangedError
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._api import ALGORITHMS, Match, Resident, available, checksum, load, scan
+    from ._cpu import MissingDependencyError
+    from ._source import FileChangedError
 
 __all__ = (
     "checksum",
@@ -40,3 +45,28 @@ __all__ = (
     "MissingDependencyError",
     "ALGORITHMS",
 )
+
+_LAZY = {
+    "checksum": "._api",
+    "scan": "._api",
+    "load": "._api",
+    "available": "._api",
+    "Match": "._api",
+    "Resident": "._api",
+    "ALGORITHMS": "._api",
+    "FileChangedError": "._source",
+    "MissingDependencyError": "._cpu",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

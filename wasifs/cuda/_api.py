@@ -19,7 +19,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, overload
 
-from . import _crc, _cpu
+from . import _cpu, _crc
 from ._patterns import PatternSet
 from ._plan import Piece, Span, crc_pieces, partition, scan_pieces, whole_files
 from ._source import FileInfo, Selection, Source, make_source, read_exact
@@ -203,6 +203,7 @@ def _run(source: Source, files: list[FileInfo], device: str, chunk: int | None,
          progress: Progress | None, **op: Any) -> list[tuple[list[Span], list[int], _Result]]:
     """Run locally (one job on whole files) or as partitions on an executor. Returns
     (spans, the files' global indices, result) per job."""
+    _announce(progress, sum(f.size for f in files))
     if executor is None:
         spans = whole_files(files)
         job = _Job(source, files, spans, device, chunk, batch, **op)
@@ -224,6 +225,13 @@ def _run(source: Source, files: list[FileInfo], device: str, chunk: int | None,
             progress(sum(sp.length for sp in spans))
         out.append((spans, used, res))
     return out
+
+
+def _announce(progress: Progress | None, total: int) -> None:
+    """Tell a progress object with a ``total`` attribute (a tqdm bar's convention) the
+    run's total bytes, before the work starts."""
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = total
 
 
 def _sizes(chunk_size: int | None, batch_size: int | None) -> None:
@@ -253,7 +261,8 @@ def checksum(fs: Any, paths_or_glob: Selection = None, algorithm: str = "crc32",
     about equal bytes, big files split between them, each computed where it runs (with its
     own ``device``) and combined here. ``chunk_size``: the piece size big files are cut
     into; ``batch_size``: the GPU staging buffer. ``progress(nbytes)`` is called, on this
-    thread, as work completes.
+    thread, as work completes; if ``progress`` has a ``total`` attribute, it is first set
+    to the total bytes of the run.
     """
     if algorithm not in _crc.POLYS:
         raise ValueError(f"unknown algorithm {algorithm!r}: expected one of {ALGORITHMS}")
@@ -271,7 +280,7 @@ def checksum(fs: Any, paths_or_glob: Selection = None, algorithm: str = "crc32",
     for spans, used, res in _run(source, files, device, chunk_size, batch_size, executor,
                                  partitions, progress, algorithm=algorithm):
         for sp, crc in zip(spans, res, strict=True):
-            parts.setdefault(used[sp.file], []).append((sp.start, sp.length, int(crc)))
+            parts.setdefault(used[sp.file], []).append((sp.start, sp.length, int(crc)))  # type: ignore[call-overload]
     out = {}
     for i, f in enumerate(files):
         runs = sorted(parts.get(i, [(0, 0, 0)]))
@@ -331,9 +340,10 @@ def _scan_output(files: list[FileInfo], results: list[tuple[list[Span], list[int
     if count:
         totals: dict[int, list[int]] = {}
         for spans, used, res in results:
-            for sp, row in zip(spans, res, strict=True):
+            rows: list[list[int]] = res  # type: ignore[assignment]
+            for sp, row in zip(spans, rows, strict=True):
                 acc = totals.setdefault(used[sp.file], [0] * npat)
-                for k, v in enumerate(row):  # type: ignore[arg-type]
+                for k, v in enumerate(row):
                     acc[k] += v
         return {files[i].key: row for i, row in sorted(totals.items()) if any(row)}
     found: list[tuple[int, int, int]] = []
@@ -487,6 +497,7 @@ def load(fs: Any, paths_or_glob: Selection = None, device: Device = "auto", *,
     kind, _ = _resolve(device, scanning=False)
     source = make_source(fs)
     files = source.list(paths_or_glob)
+    _announce(progress, sum(f.size for f in files))
     if kind == "cuda":
         engine = _gpu_engine(batch_size or GPU_BATCH)
         return Resident(files, "cuda", engine, engine.load(source, files, progress))

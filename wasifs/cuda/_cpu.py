@@ -93,6 +93,11 @@ class _ReScanner:
         return hits, counts
 
 
+def _bytes_like(view: memoryview) -> Any:
+    """A view where an API is annotated ``bytes`` but takes any buffer (zero copy)."""
+    return view
+
+
 class _HyperscanScanner:
     name = "hyperscan"
 
@@ -134,8 +139,8 @@ class _HyperscanScanner:
                              row: list[int] = row, own: int = own) -> None:
                     if to - lens[pid] < own:
                         row[pid] += 1
-                self._db.scan(buf[pos:pos + read], match_event_handler=on_count,
-                              scratch=scratch)
+                self._db.scan(_bytes_like(buf[pos:pos + read]),
+                              match_event_handler=on_count, scratch=scratch)
                 counts.append(row)
                 continue
 
@@ -144,7 +149,8 @@ class _HyperscanScanner:
                 start = to - lens[pid]
                 if start < own:
                     hits.append((p, start, pid))
-            self._db.scan(buf[pos:pos + read], match_event_handler=on_match, scratch=scratch)
+            self._db.scan(_bytes_like(buf[pos:pos + read]), match_event_handler=on_match,
+                          scratch=scratch)
         return hits, counts
 
 
@@ -238,7 +244,7 @@ def read_pieces(source: Source, files: Sequence[FileInfo], pieces: Sequence[Piec
     try:
         for i, pos in zip(idxs, positions, strict=True):
             pc = pieces[i]
-            if pc.file != current:
+            if reader is None or pc.file != current:
                 if reader is not None:
                     reader.close()
                     reader = None

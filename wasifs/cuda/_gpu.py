@@ -82,8 +82,8 @@ class _Slot:
         cuda = gpu.cuda
         self.gpu = gpu
         self.capacity = capacity
-        self.host = cuda.pinned_array(capacity, np.uint8) if capacity else None
-        self.dev = cuda.device_array(capacity, np.uint8) if capacity else None
+        self.host = cuda.pinned_array(capacity, np.uint8)
+        self.dev = cuda.device_array(capacity, np.uint8)
         self.stream = cuda.stream()
         self._scratch: dict[str, tuple[Any, Any]] = {}
 
@@ -164,7 +164,7 @@ class GpuEngine:
         tabs = self._tables.get(key)
         if tabs is None:
             tabs = self._tables[key] = make()
-        return tabs  # type: ignore[no-any-return]
+        return tabs
 
     # --- launches -----------------------------------------------------------------------
     def _launch_crc(self, slot: _Slot, dbuf: Any, poff: Any, plen: Any, algorithm: str,

@@ -28,7 +28,7 @@ __all__ = ("ac_scan", "cuda_kernels", "cuda_module", "simulator", "device_name")
 _I64 = numba.int64
 
 
-@numba.njit(nogil=True, cache=False)  # type: ignore[untyped-decorator]
+@numba.njit(nogil=True, cache=False)  # type: ignore[untyped-decorator,unused-ignore]
 def ac_scan(buf: Any, poff: Any, pown: Any, pend: Any, delta: Any, fold: Any,
             out_start: Any, out_ids: Any, plen: Any, npat: int,
             count_only: bool) -> Any:  # pragma: no cover - compiled, checked by tests
@@ -95,7 +95,7 @@ def simulator() -> bool:
     """Whether numba runs CUDA kernels in its simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
     from numba.core import config
 
-    return bool(config.ENABLE_CUDASIM)
+    return bool(getattr(config, "ENABLE_CUDASIM", False))
 
 
 def device_name() -> str:
@@ -114,7 +114,7 @@ def cuda_kernels() -> dict[str, Any]:
     cuda = cuda_module()
     uint32 = numba.uint32
 
-    @cuda.jit  # type: ignore[untyped-decorator]
+    @cuda.jit  # type: ignore[untyped-decorator,unused-ignore]
     def crc_blocks(buf: Any, words: Any, poff: Any, plen: Any, pblk: Any, tables: Any,
                    block: int, out: Any) -> None:  # pragma: no cover - device code
         """One thread per block: the CRC (conditioned, as zlib's) of its bytes.
@@ -166,7 +166,7 @@ def cuda_kernels() -> dict[str, Any]:
             i += 1
         out[t] = c ^ 0xFFFFFFFF
 
-    @cuda.jit  # type: ignore[untyped-decorator]
+    @cuda.jit  # type: ignore[untyped-decorator,unused-ignore]
     def crc_fold(blk: Any, pblk: Any, shift: Any, out: Any) -> None:  # pragma: no cover
         """One thread per piece: fold its blocks' CRCs (every block after the first has
         the same length, so ``shift`` is one table): c = shift(c) ^ crc(next block)."""
@@ -185,7 +185,7 @@ def cuda_kernels() -> dict[str, Any]:
                  ^ _I64(blk[b]))
         out[p] = c
 
-    @cuda.jit  # type: ignore[untyped-decorator]
+    @cuda.jit  # type: ignore[untyped-decorator,unused-ignore]
     def pfac(buf: Any, nbytes: int, poff: Any, pown: Any, pend: Any, trie: Any, fold: Any,
              tstart: Any, tids: Any, npat: int, count_only: bool, counter: Any,
              out_piece: Any, out_pos: Any, out_pat: Any,
@@ -232,7 +232,7 @@ def cuda_kernels() -> dict[str, Any]:
                 break
             j += 1
 
-    @cuda.jit  # type: ignore[untyped-decorator]
+    @cuda.jit  # type: ignore[untyped-decorator,unused-ignore]
     def zero(a: Any) -> None:  # pragma: no cover - device code
         i = cuda.grid(1)
         if i < a.shape[0]:

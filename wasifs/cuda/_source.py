@@ -148,7 +148,7 @@ def _items(selection: Selection) -> list[str]:
     if selection is None:
         return [""]
     if isinstance(selection, str | os.PathLike):
-        return [os.fspath(selection)]  # type: ignore[list-item]
+        return [os.fspath(selection)]
     items = list(selection)
     for item in items:
         if not isinstance(item, str):
