@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import posixpath
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -125,8 +126,12 @@ class _Bar:
     def __init__(self, desc: str) -> None:
         from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
+        # shutil falls back to 80x24 where a terminal reports 0x0 (serial consoles, fresh
+        # ptys); tqdm then takes -1 rows and draws nothing at all.
+        size = shutil.get_terminal_size()
         self._bar = tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+                         desc=desc, file=sys.stderr, leave=False, ncols=size.columns,
+                         nrows=size.lines)
 
     @property
     def total(self) -> int | None:
