@@ -289,7 +289,11 @@ def checksum(fs: Any, paths_or_glob: Selection = None, algorithm: str = "crc32",
             parts.setdefault(used[sp.file], []).append((sp.start, sp.length, int(crc)))  # type: ignore[call-overload]
     out = {}
     for i, f in enumerate(files):
-        runs = sorted(parts.get(i, [(0, 0, 0)]))
+        runs = parts.get(i, [(0, 0, 0)])
+        if len(runs) == 1:
+            out[f.key] = runs[0][2]
+            continue
+        runs.sort()
         out[f.key] = _crc.fold([r[2] for r in runs], [r[1] for r in runs], poly)
     return out
 
@@ -468,23 +472,35 @@ class _HostTree:
 def _host_compute(tree: _HostTree, pieces: Sequence[Piece],
                   work: Callable[[memoryview, list[tuple[int, int, int]]], Any],
                   grouped: bool = False) -> Any:
-    """Run ``work(segment view, [(position, own, read)...])`` over the pieces, a task per
-    segment, on a thread pool; returns per-piece results (or (idxs, result) per task)."""
+    """Run ``work(segment view, [(position, own, read)...])`` over the pieces of each
+    segment, segments grouped into tasks of a few MiB on a thread pool (a task per small
+    file would cost more than its CRC); returns per-piece results (or (idxs, result) per
+    segment)."""
     from concurrent.futures import ThreadPoolExecutor
 
     by_seg: dict[int, list[int]] = {}
     for i, pc in enumerate(pieces):
         by_seg.setdefault(tree.regions[pc.file][0], []).append(i)
+    tasks: list[list[tuple[int, list[int]]]] = [[]]
+    used = 0
+    for seg, idxs in by_seg.items():
+        if used >= _cpu.TASK_BYTES:
+            tasks.append([])
+            used = 0
+        tasks[-1].append((seg, idxs))
+        used += sum(pieces[i].read for i in idxs) + 4096
 
-    def one(item: tuple[int, list[int]]) -> tuple[list[int], Any]:
-        seg, idxs = item
-        mv = memoryview(tree.segments[seg])
-        lay = [(tree.regions[pieces[i].file][1] + pieces[i].offset, pieces[i].own,
-                pieces[i].read) for i in idxs]
-        return idxs, work(mv, lay)
+    def one(task: list[tuple[int, list[int]]]) -> list[tuple[list[int], Any]]:
+        out = []
+        for seg, idxs in task:
+            mv = memoryview(tree.segments[seg])
+            lay = [(tree.regions[pieces[i].file][1] + pieces[i].offset, pieces[i].own,
+                    pieces[i].read) for i in idxs]
+            out.append((idxs, work(mv, lay)))
+        return out
 
     with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="wasifs-cuda-cpu") as ex:
-        done = list(ex.map(one, by_seg.items()))
+        done = [item for part in ex.map(one, tasks) for item in part]
     if grouped:
         return done
     out = [0] * len(pieces)
