@@ -181,15 +181,8 @@ def bench_cpu(rep: Report, tree: Path, total: int, reps: int) -> dict[str, Any]:
     return results
 
 
-def bench_gpu(rep: Report, tree: Path, total: int, reps: int, cpu: dict[str, Any]) -> str:
-    import numpy as np
-
-    from wasifs.cuda import _kernels
-
-    cuda = _kernels.cuda_module()
-    name = _kernels.device_name()
-    free, whole = cuda.current_context().get_memory_info()
-    # Host-to-device bandwidth, pinned and pageable, 256 MiB a copy.
+def bench_transfer(rep: Report, cuda: Any, np: Any, reps: int) -> None:
+    """Host-to-device bandwidth, pinned and pageable, 256 MiB a copy."""
     n = 256 << 20
     pinned = cuda.pinned_array(n, np.uint8)
     pinned[:] = 1
@@ -201,7 +194,17 @@ def bench_gpu(rep: Report, tree: Path, total: int, reps: int, cpu: dict[str, Any
     rep.add("GPU transfer", "host-to-device, pinned (256 MiB)", n, t)
     t, _ = best(lambda: (dev.copy_to_device(pageable), cuda.synchronize()), reps + 2)
     rep.add("GPU transfer", "host-to-device, pageable (256 MiB)", n, t)
-    del pinned, pageable, dev
+
+
+def bench_gpu(rep: Report, tree: Path, total: int, reps: int, cpu: dict[str, Any]) -> str:
+    import numpy as np
+
+    from wasifs.cuda import _kernels
+
+    cuda = _kernels.cuda_module()
+    name = _kernels.device_name()
+    free, whole = cuda.current_context().get_memory_info()
+    bench_transfer(rep, cuda, np, reps)
     # Kernels on device-resident data.
     t, loaded = best(lambda: wc.load(tree, device="cuda"), 1)
     rep.add("GPU end to end, from files", "load(device='cuda'): read + copy once", total, t)

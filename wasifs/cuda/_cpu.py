@@ -167,6 +167,7 @@ class _NumbaScanner:
         self._npat = len(pset.patterns)
         self._tables = pset.ac_tables()
         self._fold = pset.fold_table()
+        self._starts = (self._tables[0][0][self._fold] != 0).astype(np.uint8)
 
     def scan(self, buf: memoryview, layout: Sequence[tuple[int, int, int]],
              count: bool) -> tuple[list[Hit], list[list[int]]]:
@@ -177,7 +178,7 @@ class _NumbaScanner:
         delta, out_start, out_ids, plen = self._tables
         mp, mpos, mpat, counts = self._kernel(
             arr, poff, np.ascontiguousarray(lay[:, 1]), poff + lay[:, 2], delta, self._fold,
-            out_start, out_ids, plen, self._npat, count)
+            self._starts, out_start, out_ids, plen, self._npat, count)
         if count:
             return [], counts.reshape(-1, self._npat).tolist()
         return list(zip(mp.tolist(), mpos.tolist(), mpat.tolist(), strict=True)), []

@@ -29,13 +29,14 @@ _I64 = numba.int64
 
 
 @numba.njit(nogil=True, cache=False)  # type: ignore[untyped-decorator,unused-ignore]
-def ac_scan(buf: Any, poff: Any, pown: Any, pend: Any, delta: Any, fold: Any,
+def ac_scan(buf: Any, poff: Any, pown: Any, pend: Any, delta: Any, fold: Any, starts: Any,
             out_start: Any, out_ids: Any, plen: Any, npat: int,
             count_only: bool) -> Any:  # pragma: no cover - compiled, checked by tests
     """Aho-Corasick over every piece of a batch (CPU, releases the GIL).
 
-    ``delta`` is the full automaton (states x 256), ``out_start``/``out_ids`` the pattern
-    ids recognised in each state (suffix outputs included), ``plen`` the pattern lengths.
+    ``delta`` is the full automaton (states x 256), ``starts[b]`` whether the byte ``b``
+    leaves the root, ``out_start``/``out_ids`` the pattern ids recognised in each state
+    (suffix outputs included), ``plen`` the pattern lengths.
     Returns (piece, start within piece, pattern) arrays, or per piece x pattern counts.
     """
     npieces = poff.shape[0]
@@ -50,11 +51,24 @@ def ac_scan(buf: Any, poff: Any, pown: Any, pend: Any, delta: Any, fold: Any,
         own = pown[p]
         end = pend[p]
         s = 0
-        for j in range(base, end):
+        j = base
+        while j < end:
+            if s == 0:
+                # At the root, skip the bytes no pattern starts with: independent loads,
+                # where the automaton's transitions are a chain of dependent ones.
+                while j < end and not starts[buf[j]]:
+                    j += 1
+                if j == end:
+                    break
             s = delta[s, fold[buf[j]]]
-            for k in range(out_start[s], out_start[s + 1]):
+            j += 1
+            k0 = out_start[s]
+            k1 = out_start[s + 1]
+            if k0 == k1:  # the common case: nothing ends here
+                continue
+            for k in range(k0, k1):
                 pat = out_ids[k]
-                start = j - base - plen[pat] + 1
+                start = j - base - plen[pat]
                 if start >= own:
                     continue
                 if count_only:
