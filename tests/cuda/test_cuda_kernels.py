@@ -149,3 +149,30 @@ def test_kernels_compile_to_ptx_for_a_real_gpu() -> None:
         pytest.skip(out.stdout.strip())
     assert out.stdout.split() == ["crc_blocks", "ok", "crc_fold", "ok", "pfac", "ok",
                                   "zero", "ok"]
+
+
+def test_device_cuda_without_a_gpu_says_so() -> None:
+    """Outside the simulator, on a machine without a GPU, ``device="cuda"`` fails with a
+    message saying why; ``"auto"`` quietly uses the CPU."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import wasifs.cuda as wc\n"
+        "from wasifs.backends.memory import MemoryFileSystem\n"
+        "fs = MemoryFileSystem()\n"
+        "if wc.available():\n"
+        "    print('GPU')\n"
+        "else:\n"
+        "    assert wc.checksum(fs) == {}\n"
+        "    try:\n"
+        "        wc.checksum(fs, device='cuda')\n"
+        "    except RuntimeError as exc:\n"
+        "        print(exc)\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=300, check=True)
+    if out.stdout.strip() == "GPU":
+        pytest.skip("a GPU is usable here")
+    assert "device='cuda' but no CUDA GPU is usable" in out.stdout
