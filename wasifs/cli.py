@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
     demo = sub.add_parser("demo", help="run the bundled example guest on an in-memory filesystem")
     demo.add_argument("args", nargs=argparse.REMAINDER)
+    from .cuda._cli import add_parsers  # wasifs checksum / wasifs scan
+
+    add_parsers(sub)
     return parser
 
 
@@ -69,6 +72,8 @@ def _example_path() -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if getattr(ns, "bulk_main", None) is not None:
+        return int(ns.bulk_main(ns))
     if ns.command == "demo":
         return _run_module(str(_example_path()), ns.args, dirs=[], ro_dirs=[], env=[],
                            backend="memory", write_back=False, binding="auto")
