@@ -201,19 +201,19 @@ def _bytes_and_digest(source: bytes | bytearray | str | os.PathLike[str], cache:
             hit = _digest_memo.get(key)
         if hit is not None and (key[0] != "bytes" or hit[0] is source):
             return None, hit[1]
-    index_name = None
-    if key is not None and key[0] == "file" and cache is not None:
-        index_name = _sha256(repr(key).encode())[:40]
-        digest = _read_index(cache, index_name)
+    index_key = repr(key[1:]) if key is not None and key[0] == "file" else None
+    if index_key is not None and cache is not None:
+        digest = _read_index(cache, index_key)
         if digest is not None:
-            _remember(key, source, digest)
+            _remember(key, source, digest)  # type: ignore[arg-type]
             return None, digest
     data = _module_bytes(source)
     digest = _sha256(data)
     if key is not None:
         _remember(key, source, digest)
-    if index_name is not None and cache is not None:
-        _write_atomic(cache / "index", index_name, digest.encode())
+    if index_key is not None and cache is not None:
+        _write_atomic(cache / "index", _short_hash(index_key),
+                      f"{digest}\n{index_key}".encode("utf-8", "surrogateescape"))
     return data, digest
 
 
@@ -274,22 +274,34 @@ def _engine_build() -> str:
     return _build_id
 
 
+def _short_hash(text: str) -> str:
+    """A file name for ``text`` (not collision-proof: what it names is checked on use)."""
+    import zlib
+
+    data = text.encode("utf-8", "surrogateescape")
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+
+
 def _entry_name(digest: str, settings: tuple[tuple[str, Any], ...]) -> str:
-    config = _sha256(f"{_CACHE_FORMAT}|{settings!r}|{_engine_build()}".encode())[:16]
+    # wasmtime refuses to load an entry made with another configuration, so a name clash
+    # costs a compile, never a wrong module
+    config = _short_hash(f"{_CACHE_FORMAT}|{settings!r}|{_engine_build()}")
     return f"{digest[:40]}-{config}.cwasm"
 
 
-def _read_index(cache: Path, name: str) -> str | None:
-    path = cache / "index" / name
+def _read_index(cache: Path, index_key: str) -> str | None:
+    """The content digest an index entry remembers for a file, when it is about that file."""
+    path = cache / "index" / _short_hash(index_key)
     try:
         with open(path, "rb") as f:
-            text = f.read(100).decode("ascii", "replace").strip()
+            text = f.read(64 << 10).decode("utf-8", "surrogateescape")
     except OSError:
         return None
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+    digest, _, key = text.partition("\n")
+    if key != index_key or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         return None
     _touch(path)
-    return text
+    return digest
 
 
 def _touch(path: Path) -> None:

@@ -8,6 +8,9 @@
  *   fd3             report what fd 3 is: "fd3: <errno name>" or "fd3: ok"
  *   exit N          proc_exit(N) (any u32)
  *   utf8            write "é€" one byte per write(2)
+ *   open PATH...    fopen each PATH, print "PATH: ok" or the error (the program links chdir,
+ *                   so relative paths resolve from the working directory "/", as in CPython;
+ *                   $CWD, when set, is changed to first)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,6 +69,14 @@ int main(int argc, char **argv) {
     } else if (!strcmp(cmd, "utf8")) {
         const char *s = "\xc3\xa9\xe2\x82\xac";
         for (const char *p = s; *p; p++) write(1, p, 1);
+    } else if (!strcmp(cmd, "open")) {
+        const char *cwd = getenv("CWD");  /* referencing chdir links wasi-libc's cwd support */
+        if (cwd && chdir(cwd)) { perror("chdir"); return 1; }
+        for (int i = 2; i < argc; i++) {
+            FILE *f = fopen(argv[i], "r");
+            printf("%s: %s\n", argv[i], f ? "ok" : strerror(errno));
+            if (f) fclose(f);
+        }
     } else {
         return 64;
     }
