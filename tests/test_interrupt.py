@@ -119,7 +119,7 @@ def test_cancel_token_stops_the_guest_from_another_thread(
     # the guest's descriptors are closed; the mounted backend (which keeps its own root open)
     # goes when the result holding it does
     assert isinstance(error.result.mounts["/d"], wasifs.NativeFileSystem)
-    del error, out, token
+    del error, out
     gc.collect()
     assert _open_fds() <= before
 

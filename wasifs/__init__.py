@@ -13,28 +13,26 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from . import (
-        abi,
-        api,
-        backends,
-        bind,
-        config,
-        engine,
-        errors,
-        interrupt,
-        path,
-        stdio,
-        toolchain,
-        transfer,
-        trees,
-        vfs,
-        wasi,
-    )
+    from . import abi as abi
+    from . import api as api
+    from . import backends as backends
+    from . import bind as bind
+    from . import config as config
+    from . import engine as engine
+    from . import errors as errors
+    from . import interrupt as interrupt
+    from . import path as path
+    from . import stdio as stdio
+    from . import toolchain as toolchain
+    from . import transfer as transfer
+    from . import trees as trees
+    from . import vfs as vfs
+    from . import wasi as wasi
     from .api import GuestInstance, WasiHost, instantiate, run
-    from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
-    from .engine import load_module
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
+    from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
+    from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
     from .interrupt import CancelToken, Interrupted
     from .path import Path
