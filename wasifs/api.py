@@ -224,8 +224,8 @@ class WasiHost:
             self.flush()
         return 0
 
-    def _interruptible(self) -> Any:
-        return _Interruptible(self.token)
+    def _interruptible(self) -> _Interruptible:
+        return _Interruptible(self.token, sigint=self._epochs)
 
     def flush(self) -> None:
         for sink in (self.core.stdout, self.core.stderr):
@@ -248,23 +248,28 @@ class WasiHost:
 
 
 class _Interruptible:
-    """Ctrl-C cancels ``token`` while a guest call runs in the main thread; a SIGINT that
-    arrived as the guest finished is still raised."""
+    """A guest call: it does not start when ``token`` is cancelled, and, with ``sigint``
+    (the store's epochs are watched, so guest code can be stopped), Ctrl-C in the main thread
+    cancels ``token`` instead of raising wherever Python happens to be; a SIGINT that arrived
+    as the guest finished is still raised. Without ``sigint``, SIGINT keeps Python's own
+    handling."""
 
     __slots__ = ("_token", "_cm")
 
-    def __init__(self, token: CancelToken) -> None:
+    def __init__(self, token: CancelToken, *, sigint: bool) -> None:
         self._token = token
-        self._cm = sigint_cancels(token)
+        self._cm = sigint_cancels(token) if sigint else None
 
     def __enter__(self) -> None:
         self._token.raise_if_cancelled()
-        self._cm.__enter__()
+        if self._cm is not None:
+            self._cm.__enter__()
 
     def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)  # type: ignore[arg-type]
+        if self._cm is not None:
+            self._cm.__exit__(*exc)  # type: ignore[arg-type]
         if exc[0] is None and isinstance(self._token.reason, KeyboardInterrupt):
-            raise self._token.reason
+            raise self._token.error()
 
 
 class GuestInstance:
