@@ -125,6 +125,12 @@ class WasiHost:
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
         opts = RunOptions.of(options, **kwargs)
+        if opts.cancel is not None and not epochs_enabled(store.engine):
+            raise ValueError(
+                "cancel= needs an engine made with epoch interruption "
+                "(wasmtime.Config.epoch_interruption = True), and this store's engine was made "
+                "without it: make the engine from a Config with that setting, or use "
+                "wasifs.api.default_engine()")
         self.options = opts
         self.core, self.preopens = build_core(opts)
         self.store = store
@@ -138,11 +144,6 @@ class WasiHost:
         self.core.cancel = self.token
         self.binding.watch(self.token, epochs=False)
         if opts.cancel is not None:
-            if not epochs_enabled(store.engine):
-                raise ValueError(
-                    "cancel= needs an engine made with epoch interruption: this store's engine "
-                    "was made without it; create it from a wasmtime.Config with "
-                    "config.epoch_interruption = True (or use wasifs.api.default_engine())")
             self._hooks.append(self.token.follow(opts.cancel))
             self._watch_epochs()
         else:
