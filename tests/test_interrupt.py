@@ -288,3 +288,17 @@ def test_sigint_handling_is_restored_after_a_run(waits: bytes) -> None:
     wasifs.run(waits, args=["w", "fd3"])
     assert signal.getsignal(signal.SIGINT) is before
     assert signal.set_wakeup_fd(wakeup) == wakeup
+
+
+NO_EPOCHS = """
+import sys, wasmtime, wasifs
+engine = wasmtime.Engine()  # no epoch interruption: Python's own SIGINT handling stays
+wasifs.run(sys.argv[1], args=["waits", sys.argv[2]], engine=engine, stdout="inherit")
+"""
+
+
+def test_ctrl_c_on_an_engine_without_epochs_still_ends_a_guest_making_syscalls(
+        waits_file: Path) -> None:
+    proc = _popen([sys.executable, "-c", NO_EPOCHS, str(waits_file), "sleep"])
+    code, _out, err, _ = _interrupt_when_ready(proc)
+    assert code != 0 and b"KeyboardInterrupt" in err, err

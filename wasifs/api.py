@@ -426,7 +426,8 @@ def _prepare(module: ModuleSource, options: RunOptions, engine: wasmtime.Engine 
     store = wasmtime.Store(engine)
     host = WasiHost(store, options)
     try:
-        host._watch_epochs()  # the store is ours: always interruptible where epochs are on
+        if epochs_enabled(engine):  # the store is ours: interruptible wherever epochs are on
+            host._watch_epochs()
         run_linker = wasmtime.Linker(engine)
         missing = []
         for full in other:
