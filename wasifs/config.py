@@ -11,7 +11,7 @@ async face or another engine binding (Pyodide) builds on it as the wasmtime one 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypedDict
 
@@ -19,7 +19,7 @@ from .backends import open_backend
 from .backends._protocol import Backend
 from .errors import WasifsError
 from .interrupt import CancelToken, Interrupted
-from .stdio import CaptureSink, Sink, Source, as_sink, as_source
+from .stdio import CaptureSink, Sink, as_sink, as_source
 from .vfs import Preopen
 from .wasi import WasiCore
 
@@ -42,6 +42,7 @@ __all__ = (
     "RunResult",
     "TRAP_EXIT_CODE",
     "build_core",
+    "captured",
     "exit_status_trap",
     "preopens",
     "program_name",
@@ -300,7 +301,7 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
     return core, opened
 
 
-def captured(sink: Sink | Source) -> bytes:
+def captured(sink: Sink) -> bytes:
     """What a capture sink holds (``b""`` for any other sink)."""
     return sink.getvalue() if isinstance(sink, CaptureSink) else b""
 
@@ -310,7 +311,3 @@ def program_name(module: object) -> str:
     if isinstance(module, (str, os.PathLike)) and not str(module).lstrip().startswith("("):
         return os.path.basename(os.fspath(module))
     return "main.wasm"
-
-
-def _is_iterable(x: object) -> bool:  # pragma: no cover - kept for type narrowing helpers
-    return isinstance(x, Iterable)
