@@ -239,7 +239,8 @@ def _on_sigint(signum: int, frame: object) -> None:
 
 class _Sigint:
     """The process's SIGINT state: the tokens of the blocks running in the main thread and
-    one watcher thread (started on first use) reading the wakeup pipe."""
+    one watcher thread, started on first use and kept (a daemon named ``wasifs-sigint``,
+    idle in a read), reading the wakeup pipe."""
 
     def __init__(self) -> None:
         self.tokens: list[CancelToken] = []
@@ -298,6 +299,12 @@ class _Sigint:
 
     def after_fork(self) -> None:
         # the watcher thread does not exist in a forked child: start a new one when needed
+        if self._pipe is not None:
+            for fd in self._pipe:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
         self._pipe = None
         self._lock = threading.Lock()
         self.tokens = []
