@@ -55,6 +55,7 @@ def run_wasmtime(module: wasmtime.Module, argv: Sequence[str], *,
             cfg.preopen_dir(str(host_dir), guest_path, guest_path not in readonly)
         engine = default_engine()
         store = wasmtime.Store(engine)
+        store.set_epoch_deadline(1 << 62)  # wasifs's engines interrupt by epoch
         store.set_wasi(cfg)
         linker = wasmtime.Linker(engine)
         linker.define_wasi()

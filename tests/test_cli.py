@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,13 @@ GUEST_SRC = Path(__file__).parent / "guests" / "cli_tool.c"
 def tool(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("guest") / "tool.wasm"
     path.write_bytes(compile_c(GUEST_SRC))
+    return path
+
+
+@pytest.fixture(scope="module")
+def waits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("guest") / "waits.wasm"
+    path.write_bytes(compile_c(GUEST_SRC.with_name("waits.c")))
     return path
 
 
@@ -87,6 +95,33 @@ def test_cli_write_back_applies_the_final_tree(tool: Path, tree: Path) -> None:
     }
 
 
+@pytest.mark.parametrize("backend", ["memory", "native"])
+def test_cli_rename_between_two_dirs_moves_the_file(tool: Path, tmp_path: Path,
+                                                    backend: str) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "f.txt").write_text("payload\n")
+    extra = ["--write-back"] if backend == "memory" else []
+    r = wasifs_cli("run", "--backend", backend, *extra, "--dir", f"{a}::/a", "--dir",
+                   f"{b}::/b", tool, "mv", "/a/f.txt", "/b/g.txt")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"moved\n"
+    assert snapshot(a) == {}
+    assert snapshot(b) == {"g.txt": "payload\n"}
+
+
+def test_cli_memory_dirs_cannot_reach_each_other_by_dotdot(tool: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (b / "secret.txt").write_text("hidden\n")
+    r = wasifs_cli("run", "--dir", f"{a}::/a", "--dir", f"{b}::/b", tool, "cat",
+                   "/a/../dir1/secret.txt")
+    assert r.returncode != 0
+    assert b"hidden" not in r.stdout
+
+
 def test_cli_native_backend_works_on_the_host_dir(tool: Path, tree: Path) -> None:
     r = wasifs_cli("run", "--backend", "native", "--dir", f"{tree}::/data", tool, "edit", "/data")
     assert r.returncode == 0, r.stderr
@@ -103,13 +138,63 @@ def test_cli_ro_dir_refuses_writes(tool: Path, tree: Path) -> None:
     assert (r.returncode, r.stdout) == (0, b"kept\n")
 
 
-def test_cli_unknown_import_names_it(tmp_path: Path) -> None:
+def one_line(r: subprocess.CompletedProcess[bytes]) -> str:
+    """The one line wasifs printed on stderr (and nothing else: no traceback)."""
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wasifs: "), r.stderr
+    return lines[0]
+
+
+MODULES = {
+    "missing-env": ('(module (import "env" "host_log" (func)) (memory (export "memory") 1)'
+                    ' (func (export "_start")))',
+                    r"m\.wat imports env\.host_log, which `wasifs run` does not provide.*"
+                    r"rebuild it as a self-contained WASI command"),
+    "signature": ('(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32) '
+                  '(result i32))) (memory (export "memory") 1) (func (export "_start")))',
+                  r"m\.wat imports wasi_snapshot_preview1\.fd_write with type \(i32\) -> "
+                  r"\(i32\), but WASI preview1 defines it as .*rebuild it for wasm32-wasip1"),
+    "unknown-wasi": ('(module (import "wasi_snapshot_preview1" "sock_open" (func (param i32) '
+                     '(result i32))) (memory (export "memory") 1) (func (export "_start")))',
+                     r"m\.wat imports wasi_snapshot_preview1\.sock_open, which is not a WASI "
+                     r"preview1 function.*rebuild"),
+    "reactor": ('(module (memory (export "memory") 1) (func (export "f")))',
+                r"m\.wat is a reactor"),
+}
+
+
+@pytest.mark.parametrize("case", list(MODULES), ids=list(MODULES))
+def test_cli_link_errors_are_one_line_with_status_126(case: str, tmp_path: Path) -> None:
+    text, pattern = MODULES[case]
     wat = tmp_path / "m.wat"
-    wat.write_text('(module (import "env" "host_log" (func)) (memory (export "memory") 1)'
-                   ' (func (export "_start")))')
+    wat.write_text(text)
     r = wasifs_cli("run", wat)
-    assert r.returncode == 1
-    assert b"env.host_log" in r.stderr
+    assert r.returncode == 126, r.stderr
+    assert re.search(pattern, one_line(r)), r.stderr
+
+
+def test_cli_corrupt_and_missing_modules(tool: Path, tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.wasm"
+    truncated.write_bytes(tool.read_bytes()[: len(tool.read_bytes()) // 2])
+    r = wasifs_cli("run", truncated)
+    assert r.returncode == 126
+    line = one_line(r)  # before: a Python traceback
+    assert line.startswith("wasifs: cut.wasm: not a valid WebAssembly module") and \
+        "complete WebAssembly module" in line, line
+    garbage = tmp_path / "junk.wasm"
+    garbage.write_bytes(b"\x7fELF not wasm at all")
+    r = wasifs_cli("run", garbage)
+    assert r.returncode == 126 and "junk.wasm" in one_line(r)
+    r = wasifs_cli("run", tmp_path / "nope.wasm")
+    assert r.returncode == 127 and "no such module file" in one_line(r)
+
+
+def test_cli_exit_statuses_outside_the_guest_range_are_traps(waits: Path) -> None:
+    assert wasifs_cli("run", waits, "exit", "125").returncode == 125
+    for status in ("126", "256"):
+        r = wasifs_cli("run", waits, "exit", status)
+        assert r.returncode == 134, (status, r.stderr)  # before: proc_exit(256) exited 0
+        assert "outside of [0, 126)" in one_line(r)
 
 
 def test_cli_demo_runs_the_bundled_example() -> None:
@@ -122,6 +207,43 @@ def test_cli_demo_runs_the_bundled_example() -> None:
 
 def test_cli_options_come_before_the_module(tool: Path) -> None:
     r = wasifs_cli("run", "--dir")
-    assert r.returncode == 2
+    assert r.returncode == 128  # a usage error: a status no guest can exit with
     r = wasifs_cli("run", "--write-back", "--backend", "native", tool, "args")
-    assert r.returncode == 2 and b"--write-back" in r.stderr
+    assert r.returncode == 128 and b"--write-back" in r.stderr
+    r = wasifs_cli("run", "--dir", "/nonexistent/dir", tool, "args")
+    assert r.returncode == 128 and "not a directory" in one_line(r)
+
+
+def test_cli_preopens_nothing_unless_asked(waits: Path, tmp_path: Path) -> None:
+    r = wasifs_cli("run", waits, "fd3")
+    assert (r.returncode, r.stdout) == (0, b"fd3: EBADF\n")  # as wasmtime: no directory
+    r = wasifs_cli("run", "--mem-dir", "/scratch", waits, "fd3")
+    assert (r.returncode, r.stdout) == (0, b"fd3: ok\n")
+    r = wasifs_cli("run", "--mem-dir", "/s", "--mem-dir", "/s", waits, "fd3")
+    assert r.returncode == 128
+
+
+def test_cli_dir_spelled_relative_works_as_written(waits: Path, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("x")
+    for spec in ("./d", "d", "./d/"):
+        r = subprocess.run([sys.executable, "-m", "wasifs", "run", "--dir", spec, str(waits),
+                            "open", "./d/x", "d/x", "/d/x"], cwd=tmp_path,
+                           capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"./d/x: ok\nd/x: ok\n/d/x: ok\n", (spec, r.stdout)
+
+
+def test_cli_demo_takes_arguments_and_directories(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("one two three\n")
+    r = wasifs_cli("demo", "--dir", f"{tmp_path}::/docs", "/docs")
+    assert r.returncode == 0, r.stderr
+    assert "1 files, 14 bytes, 3 words" in r.stdout.decode()
+
+
+def test_cli_help_lists_the_exit_statuses() -> None:
+    r = wasifs_cli("--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.decode().split())
+    for code in (126, 127, 128, 130, 134):
+        assert f"{code}:" in text

@@ -79,6 +79,7 @@ def _wasmtime_listing(module: wasmtime.Module, host_dir: Path) -> bytes:
     cfg.stdout_file = str(out)
     engine = wasifs.api.default_engine()
     store = wasmtime.Store(engine)
+    store.set_epoch_deadline(1 << 62)  # wasifs's engines interrupt by epoch
     store.set_wasi(cfg)
     linker = wasmtime.Linker(engine)
     linker.define_wasi()

@@ -33,6 +33,9 @@ def test_unknown_attribute_raises() -> None:
         ("wasifs.wasi", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.vfs", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.abi", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
+        # the engine-neutral configuration of a run, for the async face and other engines
+        ("wasifs.config", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
+        ("wasifs.interrupt", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.backends.memory", ("wasmtime", "anyio", "numba", "fs")),
     ],
 )

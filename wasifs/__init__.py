@@ -1,7 +1,8 @@
 """wasifs: a WASI preview1 host in Python with swappable virtual filesystems.
 
 The public API is imported lazily (PEP 562), so ``import wasifs.wasi`` or ``import wasifs.abi``
-never pulls in wasmtime or any optional dependency.
+never pulls in wasmtime or any optional dependency. Submodules are reachable as attributes
+too (``wasifs.api.TRAP_EXIT_CODE`` after a plain ``import wasifs``), imported on first use.
 """
 
 from __future__ import annotations
@@ -12,20 +13,28 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from .api import (
-        GuestExitError,
-        GuestInstance,
-        LinkError,
-        Mount,
-        RunResult,
-        WasiHost,
-        instantiate,
-        load_module,
-        run,
-    )
+    from . import abi as abi
+    from . import api as api
+    from . import backends as backends
+    from . import bind as bind
+    from . import config as config
+    from . import engine as engine
+    from . import errors as errors
+    from . import interrupt as interrupt
+    from . import path as path
+    from . import stdio as stdio
+    from . import toolchain as toolchain
+    from . import transfer as transfer
+    from . import trees as trees
+    from . import vfs as vfs
+    from . import wasi as wasi
+    from .api import GuestInstance, WasiHost, instantiate, run
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
+    from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
+    from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
+    from .interrupt import CancelToken, Interrupted
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
 
@@ -37,7 +46,10 @@ __all__ = (
     "WasiHost",
     "GuestInstance",
     "Mount",
+    "RunOptions",
     "RunResult",
+    "CancelToken",
+    "Interrupted",
     "GuestExitError",
     "GuestTrap",
     "LinkError",
@@ -54,14 +66,17 @@ __all__ = (
 
 _LAZY = {
     "run": "api",
-    "load_module": "api",
+    "load_module": "engine",
     "instantiate": "api",
     "GuestInstance": "api",
     "WasiHost": "api",
-    "Mount": "api",
-    "RunResult": "api",
-    "GuestExitError": "api",
-    "LinkError": "api",
+    "Mount": "config",
+    "RunOptions": "config",
+    "RunResult": "config",
+    "CancelToken": "interrupt",
+    "Interrupted": "interrupt",
+    "GuestExitError": "config",
+    "LinkError": "config",
     "GuestTrap": "errors",
     "MemoryFileSystem": "backends.memory",
     "NativeFileSystem": "backends.native",
@@ -75,9 +90,19 @@ _LAZY = {
 }
 
 
+#: Submodules reachable as attributes of the package (imported on first access).
+_SUBMODULES = frozenset({
+    "abi", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
+    "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
+    "wasi",
+})
+
+
 def __getattr__(name: str) -> Any:
     mod = _LAZY.get(name)
     if mod is None:
+        if name in _SUBMODULES:
+            return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'wasifs' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{mod}", __name__), name)
     globals()[name] = value

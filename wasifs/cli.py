@@ -2,6 +2,9 @@
 
 Options come before the module; everything after the module is the guest's. The guest's
 ``argv[0]`` is the module's file name and its environment is exactly the ``--env`` variables.
+It sees only the directories given with ``--dir``/``--ro-dir``/``--mem-dir`` (none by
+default, as under wasmtime). The exit status is the guest's (0-125) or one of wasifs's own
+(:data:`EXIT_STATUSES`, documented in ``docs/cli.md``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,54 @@ import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any, NoReturn
 
-__all__ = ("main", "build_parser")
+from .config import (
+    EXIT_CANNOT_RUN,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
+    EXIT_TRAP,
+    EXIT_USAGE,
+    GUEST_EXIT_LIMIT,
+)
+
+__all__ = ("EXIT_STATUSES", "build_parser", "main")
+
+#: wasifs's own exit statuses (a guest exits with 0-125): status -> meaning.
+EXIT_STATUSES: dict[int, str] = {
+    EXIT_CANNOT_RUN: "the module cannot run: not a valid module, an import nobody provides "
+                     "or of the wrong type, or not a command",
+    EXIT_NOT_FOUND: "the module file does not exist",
+    EXIT_USAGE: "usage error: a bad option, a --dir that is not a directory",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing is written back",
+    EXIT_TRAP: "the guest trapped (including proc_exit with a status outside 0-125)",
+}
+assert all(code >= GUEST_EXIT_LIMIT for code in EXIT_STATUSES)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors exit with :data:`EXIT_USAGE` (a guest can exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _split_dir(spec: str) -> tuple[str, str]:
     host, sep, guest = spec.partition("::")
     if not host:
         raise argparse.ArgumentTypeError(f"--dir needs a host directory: {spec!r}")
+    if sep and not guest:
+        raise argparse.ArgumentTypeError(f"--dir needs a guest path after '::': {spec!r}")
+    # Without ::GUEST the guest sees the directory under the name given, as wasmtime does;
+    # wasi-libc matches "./d", "d" and "/d" alike for a preopen named "./d".
     return host, (guest if sep else host)
+
+
+def _guest_path(spec: str) -> str:
+    if not spec:
+        raise argparse.ArgumentTypeError("--mem-dir needs a guest path")
+    return spec
 
 
 def _env(spec: str) -> tuple[str, str]:
@@ -30,35 +72,55 @@ def _env(spec: str) -> tuple[str, str]:
     return name, value
 
 
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", action="append", default=[], type=_split_dir, metavar="HOST[::GUEST]",
+                   help="give the guest a host directory (at GUEST, default the HOST name as "
+                        "given)")
+    p.add_argument("--ro-dir", action="append", default=[], type=_split_dir,
+                   metavar="HOST[::GUEST]", help="the same, read-only")
+    p.add_argument("--mem-dir", action="append", default=[], type=_guest_path, metavar="GUEST",
+                   help="give the guest an empty in-memory directory at GUEST (discarded at "
+                        "the end)")
+    p.add_argument("--env", action="append", default=[], type=_env, metavar="NAME=VALUE",
+                   help="set a guest environment variable (nothing is inherited)")
+    p.add_argument("--backend", choices=("memory", "native"), default="memory",
+                   help="memory (default): copy each --dir into a fresh in-memory filesystem "
+                        "and leave the host directory untouched; native: work on the host "
+                        "directory itself")
+    p.add_argument("--write-back", action="store_true",
+                   help="with --backend memory: write the final tree back to the host "
+                        "directories when the guest exits (deletions included; never after "
+                        "an interruption)")
+    p.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
+                   help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="wasifs", description="Run WebAssembly (WASI preview1) programs on virtual filesystems.")
+    parser = _Parser(
+        prog="wasifs", description="Run WebAssembly (WASI preview1) programs on virtual filesystems.",
+        epilog="Exit status: the guest's own (0-125), or "
+               + "; ".join(f"{code}: {text}" for code, text in EXIT_STATUSES.items()) + ".")
     from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"wasifs {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser(
         "run", help="run a WASI command module",
-        description="Run MODULE.wasm. Options come before the module; the rest is the guest's argv.")
-    run.add_argument("--dir", action="append", default=[], type=_split_dir, metavar="HOST[::GUEST]",
-                     help="give the guest a host directory (at GUEST, default the HOST path)")
-    run.add_argument("--ro-dir", action="append", default=[], type=_split_dir,
-                     metavar="HOST[::GUEST]", help="the same, read-only")
-    run.add_argument("--env", action="append", default=[], type=_env, metavar="NAME=VALUE",
-                     help="set a guest environment variable (nothing is inherited)")
-    run.add_argument("--backend", choices=("memory", "native"), default="memory",
-                     help="memory (default): copy each --dir into a fresh in-memory filesystem "
-                          "and leave the host directory untouched; native: work on the host "
-                          "directory itself")
-    run.add_argument("--write-back", action="store_true",
-                     help="with --backend memory: write the final tree back to the host "
-                          "directories when the guest exits (deletions included)")
-    run.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
-                     help=argparse.SUPPRESS)
+        description="Run MODULE.wasm. Options come before the module; the rest is the guest's "
+                    "argv. The guest sees no directory unless one is given.")
+    _add_run_options(run)
     run.add_argument("module", metavar="MODULE.wasm")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
-    demo = sub.add_parser("demo", help="run the bundled example guest on an in-memory filesystem")
-    demo.add_argument("args", nargs=argparse.REMAINDER)
+    demo = sub.add_parser(
+        "demo", help="run the bundled example guest on an in-memory filesystem",
+        description="Run the bundled example (a small C program). Without ARGS it builds a "
+                    "notebook of files under /notes on an in-memory filesystem at /, edits "
+                    "it (append, rename, symlink, delete) and prints the tree with sizes and "
+                    "a word count; with a directory argument it only walks and counts that "
+                    "directory, e.g. `wasifs demo --dir ./docs::/docs /docs`. Takes the "
+                    "options of `run`.")
+    _add_run_options(demo)
+    demo.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
     from .cuda._cli import add_parsers  # wasifs checksum / wasifs scan
 
     add_parsers(sub)
@@ -74,69 +136,166 @@ def main(argv: Sequence[str] | None = None) -> int:
     ns = parser.parse_args(argv)
     if getattr(ns, "bulk_main", None) is not None:
         return int(ns.bulk_main(ns))
-    if ns.command == "demo":
-        return _run_module(str(_example_path()), ns.args, dirs=[], ro_dirs=[], env=[],
-                           backend="memory", write_back=False, binding="auto")
     if ns.write_back and ns.backend != "memory":
         parser.error("--write-back only applies to --backend memory")
-    return _run_module(ns.module, ns.args, dirs=ns.dir, ro_dirs=ns.ro_dir, env=ns.env,
-                       backend=ns.backend, write_back=ns.write_back, binding=ns.binding)
+    demo = ns.command == "demo"
+    module = str(_example_path()) if demo else ns.module
+    try:
+        return _run_module(module, ns, demo=demo)
+    except KeyboardInterrupt:
+        print("wasifs: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
-def _run_module(module: str, args: list[str], *, dirs: list[tuple[str, str]],
-                ro_dirs: list[tuple[str, str]], env: list[tuple[str, str]], backend: str,
-                write_back: bool, binding: str) -> int:
+def _fail(status: int, message: str) -> int:
+    print(f"wasifs: {message}", file=sys.stderr)
+    return status
+
+
+def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
     from . import api
-    from .backends._copy import copy_tree, mirror_tree
+
+    name = os.path.basename(module)
+    dirs = [(d, False) for d in ns.dir] + [(d, True) for d in ns.ro_dir]
+    seen: set[str] = set(ns.mem_dir)
+    if len(seen) < len(ns.mem_dir):
+        return _fail(EXIT_USAGE, "two directories mounted at the same guest path")
+    for (host, guest), _ in dirs:
+        if not os.path.isdir(host):
+            return _fail(EXIT_USAGE, f"--dir {host}: not a directory")
+        if guest in seen:
+            return _fail(EXIT_USAGE, f"two directories mounted at {guest!r}")
+        seen.add(guest)
+    if not demo and not os.path.exists(module):
+        return _fail(EXIT_NOT_FOUND, f"{module}: no such module file")
+
+    mounts: dict[str, api.Mount] = {}
+    copies: list[tuple[Any, str, str]] = []  # in-memory copies to write back
+    if dirs:
+        # With --backend memory every --dir lives in ONE in-memory filesystem, each in its
+        # own folder, so that a rename between two of them works as on the host.
+        mounts, copies = _mount_dirs(dirs, ns.backend, ns.write_back)
+    if ns.mem_dir:
+        from .backends.memory import MemoryFileSystem
+
+        for guest in ns.mem_dir:
+            mounts[guest] = api.Mount(MemoryFileSystem())
+    if demo and not mounts:
+        from .backends.memory import MemoryFileSystem
+
+        mounts["/"] = api.Mount(MemoryFileSystem())  # the demo's own tree
+    try:
+        result = api.run(module, args=[name, *ns.args], env=dict(ns.env), mounts=mounts,
+                         stdin="inherit", stdout="inherit", stderr="inherit",
+                         binding=ns.binding)
+    except api.LinkError as exc:
+        return _fail(EXIT_CANNOT_RUN, _link_message(exc, name))
+    except FileNotFoundError as exc:
+        if exc.filename == module:
+            return _fail(EXIT_NOT_FOUND, f"{module}: no such module file")
+        return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
+    except ValueError as exc:  # not a module: truncated, corrupt, not wasm at all
+        return _fail(EXIT_CANNOT_RUN, f"{name}: {_one_line(str(exc))}; check that the file "
+                     "is a complete WebAssembly module (rebuild or download it again)")
+    except OSError as exc:
+        return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
+    _write_back(copies)
+    if result.trap is not None:
+        print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
+    return result.exit_code
+
+
+def _one_line(text: str) -> str:
+    """A wasmtime error's message and causes on one line (its backtrace left out)."""
+    parts: list[str] = []
+    in_backtrace = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("error while executing at wasm backtrace") or \
+                line.startswith("wasm backtrace:"):
+            in_backtrace = True
+            continue
+        if line == "Caused by:":
+            in_backtrace = False
+            continue
+        if in_backtrace:
+            continue
+        head, sep, rest = line.partition(": ")
+        if sep and head.isdigit():
+            line = rest
+        if line not in parts:
+            parts.append(line)
+    return ": ".join(parts) if parts else text.strip()
+
+
+def _link_message(exc: Any, name: str) -> str:
+    if exc.reason == "missing":
+        return (f"{name} imports {', '.join(exc.imports)}, which `wasifs run` does not provide "
+                "(only wasi_snapshot_preview1.* is): the module was built for a host that "
+                "defines these; rebuild it as a self-contained WASI command, or run it from "
+                "Python with a wasmtime.Linker that defines them (wasifs.run(..., linker=...))")
+    return str(exc)
+
+
+def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_back: bool
+                ) -> tuple[dict[str, Any], list[tuple[Any, str, str]]]:
+    """The mounts for ``--dir``/``--ro-dir``, and the (memory fs, folder, host dir) triples
+    to write back. With the memory backend all directories are copied into one
+    ``MemoryFileSystem``, folder ``dir<N>`` each, and mounted on their folder."""
+    from .api import Mount
+    from .backends import copy_tree
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
 
-    mounts: dict[str, api.Mount] = {}
-    copies: list[tuple[MemoryFileSystem, str]] = []  # in-memory copies to write back
-    for (host, guest), readonly in [(d, False) for d in dirs] + [(d, True) for d in ro_dirs]:
-        if not os.path.isdir(host):
-            print(f"wasifs: --dir {host}: not a directory", file=sys.stderr)
-            return 2
-        if guest in mounts:
-            print(f"wasifs: two directories mounted at {guest!r}", file=sys.stderr)
-            return 2
+    mounts: dict[str, Any] = {}
+    copies: list[tuple[Any, str, str]] = []
+    mem: MemoryFileSystem | None = None
+    for index, ((host, guest), readonly) in enumerate(dirs):
         if backend == "native":
-            mounts[guest] = api.Mount(NativeFileSystem(host, readonly=readonly), readonly)
+            mounts[guest] = Mount(NativeFileSystem(host, readonly=readonly), readonly)
             continue
-        mem = MemoryFileSystem()
+        if mem is None:
+            mem = MemoryFileSystem()
+        folder = f"dir{index}"
         src = NativeFileSystem(host, readonly=True)
-        s, d = src.root(), mem.root()
+        root = mem.root()
+        s = src.root()
+        d = None
         try:
+            mem.mkdir(root, folder)
+            d = mem.opendir(root, folder)
             copy_tree(src, s, mem, d)
         finally:
             src.close(s)
-            mem.close(d)
-        mounts[guest] = api.Mount(mem, readonly)
+            if d is not None:
+                mem.close(d)
+            mem.close(root)
+        mounts[guest] = Mount(mem, readonly, subdir=folder)
         if write_back and not readonly:
-            copies.append((mem, host))
-    if not mounts:
-        mounts["/"] = api.Mount(MemoryFileSystem())
-    try:
-        result = api.run(module, args=[os.path.basename(module), *args], env=dict(env),
-                         mounts=mounts, stdin="inherit", stdout="inherit", stderr="inherit",
-                         binding=binding)  # type: ignore[arg-type]
-    except api.LinkError as exc:
-        print(f"wasifs: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        print(f"wasifs: {exc}", file=sys.stderr)
-        return 1
-    for mem, host in copies:
+            copies.append((mem, folder, host))
+    return mounts, copies
+
+
+def _write_back(copies: list[tuple[Any, str, str]]) -> None:
+    if not copies:
+        return
+    from .backends import mirror_tree
+    from .backends.native import NativeFileSystem
+
+    for mem, folder, host in copies:
         dst = NativeFileSystem(host)
         mroot, droot = mem.root(), dst.root()
+        src = None
         try:
-            mirror_tree(mem, mroot, dst, droot)
+            src = mem.opendir(mroot, folder)
+            mirror_tree(mem, src, dst, droot)
         finally:
+            if src is not None:
+                mem.close(src)
             mem.close(mroot)
             dst.close(droot)
-    if result.trap is not None:
-        print(f"wasifs: the guest trapped: {result.trap}", file=sys.stderr)
-    return result.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,26 +2,33 @@
 
 Synchronous only. A source hands out bytes; a sink takes bytes. The core asks a source for at
 most ``n`` bytes at a time and gives a sink bytes it owns (a copy of guest memory).
+
+Text streams are accepted too: a text stream with a binary ``buffer`` (``sys.stdout``) is used
+through that buffer; one without (``io.StringIO``) gets the guest's bytes decoded as UTF-8
+(:class:`TextSink`) or gives its text encoded as UTF-8 (:class:`TextSource`).
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import io
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, TextIO, runtime_checkable
 
 __all__ = (
     "Source",
     "Sink",
     "BytesSource",
     "FileSource",
+    "TextSource",
     "IterSource",
     "InheritSource",
     "CaptureSink",
     "FileSink",
+    "TextSink",
     "CallbackSink",
     "LineCallbackSink",
     "InheritSink",
@@ -83,6 +90,8 @@ class FileSource:
     def __init__(self, file: BinaryIO) -> None:
         if not hasattr(file, "read"):
             raise TypeError(f"stdin file must have a read() method: {file!r}")
+        if isinstance(file, io.TextIOBase):
+            raise TypeError("FileSource needs a binary file; use TextSource for a text stream")
         self._file = file
 
     def read(self, n: int) -> bytes:
@@ -100,6 +109,32 @@ class FileSource:
             return bool(self._file.isatty())
         except (AttributeError, ValueError, OSError):
             return False
+
+
+class TextSource:
+    """Stdin from a text stream without a binary buffer (``io.StringIO``): its text, encoded
+    as UTF-8."""
+
+    def __init__(self, stream: TextIO) -> None:
+        if not hasattr(stream, "read"):
+            raise TypeError(f"stdin stream must have a read() method: {stream!r}")
+        self._stream = stream
+        self._pending = b""
+
+    def read(self, n: int) -> bytes:
+        while not self._pending:
+            text = self._stream.read(max(1, n // 4))
+            if not text:
+                return b""
+            self._pending = text.encode("utf-8", "surrogateescape")
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def ready(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
 
 
 class IterSource:
@@ -138,6 +173,9 @@ class InheritSource:
 
     def read(self, n: int) -> bytes:
         return os.read(self._fd, n)
+
+    def fileno(self) -> int:
+        return self._fd
 
     def ready(self) -> bool:
         import select
@@ -181,11 +219,11 @@ class FileSink:
     def __init__(self, file: BinaryIO) -> None:
         if not hasattr(file, "write"):
             raise TypeError(f"output file must have a write() method: {file!r}")
+        if isinstance(file, io.TextIOBase):
+            raise TypeError("FileSink needs a binary file; use TextSink for a text stream")
         self._file = file
 
     def write(self, data: bytes) -> int:
-        if isinstance(self._file, io.TextIOBase):
-            raise TypeError("output file must be opened in binary mode")
         n = self._file.write(data)
         return len(data) if n is None else int(n)
 
@@ -197,6 +235,59 @@ class FileSink:
             return bool(self._file.isatty())
         except (AttributeError, ValueError, OSError):
             return False
+
+
+class BufferSink:
+    """Writes to the binary ``buffer`` of a text stream (``sys.stdout``), flushing the text
+    layer first so that text the host printed before stays before the guest's output."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._buffer: BinaryIO = stream.buffer
+
+    def write(self, data: bytes) -> int:
+        self._stream.flush()
+        n = self._buffer.write(data)
+        self._buffer.flush()
+        return len(data) if n is None else int(n)
+
+    def flush(self) -> None:
+        self._buffer.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+
+class TextSink:
+    """Writes to a text stream without a binary buffer (``io.StringIO``): the guest's bytes
+    are decoded as UTF-8 incrementally, so a character split across two writes survives;
+    invalid bytes become U+FFFD."""
+
+    def __init__(self, stream: TextIO) -> None:
+        if not hasattr(stream, "write"):
+            raise TypeError(f"output stream must have a write() method: {stream!r}")
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: bytes) -> int:
+        text = self._decoder.decode(data)
+        if text:
+            self._stream.write(text)
+        return len(data)
+
+    def flush(self) -> None:
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self._stream.write(tail)
+        flush = getattr(self._stream, "flush", None)
+        if callable(flush):
+            flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 class CallbackSink:
@@ -285,9 +376,23 @@ class NullSink:
         return False
 
 
+def _is_text(spec: object) -> bool:
+    return isinstance(spec, io.TextIOBase) or (
+        hasattr(spec, "encoding") and hasattr(spec, "buffer") and not isinstance(spec, io.RawIOBase)
+    )
+
+
+def _binary_buffer(spec: Any) -> BinaryIO | None:
+    buffer = getattr(spec, "buffer", None)
+    if buffer is None or isinstance(buffer, io.TextIOBase):
+        return None
+    return buffer  # type: ignore[no-any-return]
+
+
 def as_source(spec: object) -> Source:
-    """A :class:`Source` from ``None`` (empty), bytes, a binary file, an iterable of bytes,
-    the string ``"inherit"``, or a ready :class:`Source`."""
+    """A :class:`Source` from ``None`` (empty), bytes, a binary file, a text stream (its
+    binary ``buffer``, else its text as UTF-8), an iterable of bytes, the string
+    ``"inherit"``, or a ready :class:`Source`."""
     if spec is None:
         return BytesSource(b"")
     if isinstance(spec, (bytes, bytearray, memoryview)):
@@ -299,6 +404,9 @@ def as_source(spec: object) -> Source:
     if isinstance(spec, Source) and hasattr(spec, "ready"):
         return spec
     if hasattr(spec, "read"):
+        if _is_text(spec):
+            buffer = _binary_buffer(spec)
+            return FileSource(buffer) if buffer is not None else TextSource(spec)  # type: ignore[arg-type]
         return FileSource(spec)  # type: ignore[arg-type]
     if isinstance(spec, Iterable):
         return IterSource(spec)
@@ -307,7 +415,8 @@ def as_source(spec: object) -> Source:
 
 def as_sink(spec: object, *, fd: int) -> Sink:
     """A :class:`Sink` from ``"capture"`` (the default), ``"inherit"``, ``None``/``"null"``
-    (discard), a binary file object, a callable (called per write), or a ready :class:`Sink`."""
+    (discard), a binary file object, a text stream (through its binary ``buffer``, else
+    decoded as UTF-8), a callable (called per write), or a ready :class:`Sink`."""
     if spec == "capture":
         return CaptureSink()
     if spec == "inherit":
@@ -316,9 +425,11 @@ def as_sink(spec: object, *, fd: int) -> Sink:
         return NullSink()
     if isinstance(spec, str):
         raise ValueError(f"output: expected 'capture', 'inherit' or 'null', got {spec!r}")
-    if isinstance(spec, Sink) and hasattr(spec, "flush"):
+    if isinstance(spec, Sink) and hasattr(spec, "flush") and not _is_text(spec):
         return spec
     if hasattr(spec, "write"):
+        if _is_text(spec):
+            return BufferSink(spec) if _binary_buffer(spec) is not None else TextSink(spec)  # type: ignore[arg-type]
         return FileSink(spec)  # type: ignore[arg-type]
     if callable(spec):
         return CallbackSink(spec)

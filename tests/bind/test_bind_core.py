@@ -6,7 +6,7 @@ import struct
 
 import pytest
 import wasmtime
-from conftest import GuestFactory, wasi_import
+from .conftest import GuestFactory, wasi_import
 
 from wasifs.abi import Errno
 from wasifs.errors import ProcExit

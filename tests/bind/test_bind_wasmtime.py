@@ -8,7 +8,7 @@ import threading
 
 import pytest
 import wasmtime
-from conftest import GuestFactory, RecordingCore, forwarding_wat, wasi_import
+from .conftest import GuestFactory, RecordingCore, forwarding_wat, wasi_import
 
 from wasifs.abi import SYSCALL_PARAMS, SYSCALLS, Errno
 from wasifs.bind import GuestTrap, WasmtimeBinding, _raw, raw_mode_available

@@ -4,6 +4,7 @@
  *   cat PATH        print a file
  *   edit DIR        in DIR: append to keep.txt, create new.txt, delete gone.txt,
  *                   make sub/ with deep.txt, a symlink link -> new.txt
+ *   mv OLD NEW      rename OLD to NEW (print "moved")
  *   exit N          exit with code N
  *   trap            execute an unreachable instruction
  */
@@ -50,6 +51,9 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/link", d);
         if (symlink("new.txt", path)) { perror(path); return 1; }
         printf("edited\n");
+    } else if (!strcmp(cmd, "mv") && argc > 3) {
+        if (rename(argv[2], argv[3]) != 0) { perror("rename"); return 1; }
+        puts("moved");
     } else if (!strcmp(cmd, "exit") && argc > 2) {
         return atoi(argv[2]);
     } else if (!strcmp(cmd, "trap")) {

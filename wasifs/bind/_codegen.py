@@ -21,7 +21,7 @@ the trampoline closure; closures keep the hot path on fast local/cell lookups.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from operator import index
 from typing import Any, Final
 
@@ -145,10 +145,36 @@ def _compile(sources: dict[str, str], tag: str) -> dict[str, Callable[..., Any]]
     return {name: namespace[f"_factory_{name}"] for name in sources}
 
 
-def build_raw_factories(stride: int) -> dict[str, Callable[..., Any]]:
-    """Compile the raw factories for a slot stride (in 8-byte words)."""
-    return _compile({name: raw_source(name, stride) for name in SYSCALLS}, "raw")
+class _Factories(Mapping[str, Callable[..., Any]]):
+    """name -> factory, each compiled on first use: a process compiles only the trampolines
+    of the syscalls its guests import (compiling all of them costs tens of milliseconds at
+    start-up)."""
+
+    def __init__(self, source: Callable[[str], str], tag: str) -> None:
+        self._source = source
+        self._tag = tag
+        self._done: dict[str, Callable[..., Any]] = {}
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        factory = self._done.get(name)
+        if factory is None:
+            if name not in SYSCALLS:
+                raise KeyError(name)
+            # two threads may both compile one: the results are equivalent
+            factory = self._done[name] = _compile({name: self._source(name)}, self._tag)[name]
+        return factory
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(SYSCALLS)
+
+    def __len__(self) -> int:
+        return len(SYSCALLS)
+
+
+def build_raw_factories(stride: int) -> Mapping[str, Callable[..., Any]]:
+    """The raw factories for a slot stride (in 8-byte words), compiled on first use."""
+    return _Factories(lambda name: raw_source(name, stride), "raw")
 
 
 #: name -> factory(state, method) -> checked trampoline
-CHECKED_FACTORIES: Final = _compile({name: checked_source(name) for name in SYSCALLS}, "checked")
+CHECKED_FACTORIES: Final = _Factories(checked_source, "checked")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ctypes import CFUNCTYPE, POINTER, c_bool, c_char_p, c_size_t, c_uint64, c_void_p
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -80,7 +80,7 @@ class RawApi:
     """Everything raw mode needs, resolved once."""
 
     stride: int
-    factories: dict[str, Callable[..., Any]]
+    factories: Mapping[str, Callable[..., Any]]
     func_new_unchecked: Any
     memory_data: Any
     memory_data_size: Any

@@ -59,7 +59,9 @@ import wasmtime
 
 from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..errors import GuestTrap, ProcExit
+from ..interrupt import CancelToken
 from ._codegen import CHECKED_FACTORIES
+from ._interrupt import EpochWatch, watch_store
 from ._raw import CALLBACK, Keep, RawApi, probe, register
 
 __all__ = (
@@ -133,6 +135,7 @@ class _StoreState:
         "view",
         "parked",
         "parked_in",
+        "cancel",
     )
 
     def __init__(self, core: SyscallCore, strict: bool, api: RawApi | None, ctx: int) -> None:
@@ -148,6 +151,7 @@ class _StoreState:
         self.view: memoryview | None = None
         self.parked: BaseException | None = None
         self.parked_in = ""
+        self.cancel: CancelToken | None = None
 
     # -- memory -----------------------------------------------------------------------------
 
@@ -214,6 +218,9 @@ class _StoreState:
         """The exception to park (the guest call then traps), or None for ``EIO``."""
         if isinstance(exc, (ProcExit, GuestTrap)) or not isinstance(exc, Exception):
             return exc
+        cancel = self.cancel
+        if cancel is not None and cancel.cancelled and type(exc) is type(cancel.reason):
+            return exc  # a host-side wait was cancelled (it raises a copy of the reason)
         if self.strict:
             return exc
         logger.error(
@@ -304,6 +311,7 @@ class WasmtimeBinding:
         ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
         self._state = _StoreState(core, strict, api, ctx)
         self._instance: wasmtime.Instance | None = None
+        self._watch: EpochWatch | None = None
         # Drop core.mem when the store goes away (raw mode also releases from the C finalizer).
         weakref.finalize(store, self._state.release)
 
@@ -326,7 +334,35 @@ class WasmtimeBinding:
     def strict(self) -> bool:
         return self._state.strict
 
+    @property
+    def cancel(self) -> CancelToken | None:
+        """The token set by :meth:`watch` (``None`` before)."""
+        return self._state.cancel
+
     # -- setup ------------------------------------------------------------------------------
+
+    def unwatch(self) -> None:
+        """Forget the token (the store's epoch callback then lets the guest continue)."""
+        self._state.cancel = None
+        if self._watch is not None:
+            self._watch.token = None
+
+    def watch(self, token: CancelToken, *, epochs: bool = True) -> None:
+        """Let ``token`` end guest calls: an exception that is the token's reason, raised
+        by a host-side wait inside a syscall, ends the call and is re-raised by
+        :meth:`invoke`; with ``epochs``, an epoch-deadline callback on the store also stops
+        guest code once the token is cancelled and the engine's epoch is bumped (the caller
+        arranges that, e.g. ``token.on_cancel(engine.increment_epoch)``), and
+        :meth:`invoke` raises the token's reason. The engine must have been made with
+        ``epoch_interruption`` for that (the store gets a deadline one tick ahead and a
+        callback that replaces any other). Calling it again swaps the token."""
+        self._state.cancel = token
+        if epochs:
+            if self._watch is None:
+                self._watch = watch_store(self._store, token)
+            else:
+                self._watch.token = token
+
 
     def define(self, linker: wasmtime.Linker, only: Iterable[str] | None = None) -> None:
         """Define ``wasi_snapshot_preview1.*`` (or just the names in ``only``) into ``linker``.
@@ -444,26 +480,42 @@ class WasmtimeBinding:
     def _guest_call(self) -> Iterator[None]:
         st = self._state
         st.parked = None
+        watch = self._watch
+        interrupted: BaseException | None = None
         try:
             yield
         except BaseException as exc:
-            parked = st.parked
-            if parked is not None:
-                st.parked = None
-                if not isinstance(parked, ProcExit) and parked is not exc:
-                    parked.add_note(
-                        f"wasifs: raised inside syscall {st.parked_in}; the guest call was "
-                        f"aborted ({_first_line(exc)})"
-                    )
-                raise parked from None
-            if isinstance(exc, _Unwind):  # another thread's abort, through wasmtime-py's global
-                raise GuestTrap(f"aborted by a wasifs syscall on another store: {exc}") from None
-            if isinstance(exc, wasmtime.Trap):
-                code = exc.trap_code
-                raise GuestTrap(exc.message, trap_code=code.name if code else None) from exc
-            if isinstance(exc, wasmtime.WasmtimeError):
-                raise GuestTrap(str(exc)) from exc
-            raise
+            if watch is not None and watch.fired:
+                watch.fired = False
+                if watch.token is not None and watch.token.cancelled:
+                    st.parked = None
+                    interrupted = watch.token.error()
+            if interrupted is None:
+                self._reraise(exc)
+        if interrupted is not None:  # raised here, so it does not chain the engine's error
+            raise interrupted
+
+    def _reraise(self, exc: BaseException) -> None:
+        """Raise what ended a guest call: the parked exception, else ``exc`` as a
+        :class:`GuestTrap` when it is a trap or an engine error, else ``exc`` itself."""
+        st = self._state
+        parked = st.parked
+        if parked is not None:
+            st.parked = None
+            if not isinstance(parked, ProcExit) and parked is not exc:
+                parked.add_note(
+                    f"wasifs: raised inside syscall {st.parked_in}; the guest call was "
+                    f"aborted ({_first_line(exc)})"
+                )
+            raise parked from None
+        if isinstance(exc, _Unwind):  # another thread's abort, through wasmtime-py's global
+            raise GuestTrap(f"aborted by a wasifs syscall on another store: {exc}") from None
+        if isinstance(exc, wasmtime.Trap):
+            code = exc.trap_code
+            raise GuestTrap(exc.message, trap_code=code.name if code else None) from exc
+        if isinstance(exc, wasmtime.WasmtimeError):
+            raise GuestTrap(str(exc)) from exc
+        raise exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -45,6 +45,7 @@ from ..abi import (
 )
 from ..backends._protocol import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
+from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs._resolve import Resolved, close_all, resolve
 from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
@@ -510,6 +511,8 @@ class WasiCore:
             for buf, n in self._iovecs(iovs_ptr, iovs_len):
                 if n == 0:
                     continue
+                if self.cancel is not None:  # wait where a cancelled run can stop
+                    self.cancel.wait_ready(d.source)
                 data = d.source.read(n)
                 mem[buf : buf + len(data)] = data
                 got = len(data)
@@ -1290,6 +1293,10 @@ class WasiCore:
         return _ERR_NOTSOCK
 
     # ================================================================== poll
+    #: the run's cancel token, set by the host: every host-side wait (a ``poll_oneoff``
+    #: sleep, a blocking stdin read) goes through it and raises its reason once cancelled
+    cancel: CancelToken | None = None
+
     def poll_oneoff(self, in_ptr: int, out_ptr: int, nsubscriptions: int, nevents_ptr: int) -> int:
         if nsubscriptions == 0:
             return _INVAL
@@ -1341,7 +1348,10 @@ class WasiCore:
             wait = min(dl for dl, _ in clocks) - now if clocks else 1 << 62
             if fd_subs:
                 wait = min(wait, 1_000_000)  # re-check not-yet-ready streams every ms
-            time.sleep(wait / 1e9)
+            if self.cancel is None:
+                time.sleep(wait / 1e9)
+            else:
+                self.cancel.sleep(wait / 1e9)
         for j, (u, err, t, nbytes, fl) in enumerate(events):
             EVENT_STRUCT.pack_into(mem, out_ptr + 32 * j, u, err, t, nbytes, fl)
         _u32_pack(mem, nevents_ptr, len(events))

@@ -1,0 +1,321 @@
+"""The engine-neutral configuration of a run: options, mounts, streams, results, exit statuses.
+
+Everything a run needs that does not depend on the engine lives here: :class:`RunOptions`
+(the one options object behind ``wasifs.run``, ``wasifs.instantiate`` and ``WasiHost``),
+mounts turned into preopens, stdio specifications turned into sources and sinks, the
+:class:`~wasifs.wasi.WasiCore` built from them (:func:`build_core`), :class:`RunResult`,
+the errors a run raises, and the exit-status rules. Nothing here imports an engine, so an
+async face or another engine binding (Pyodide) builds on it as the wasmtime one does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, TypedDict
+
+from .backends import open_backend
+from .backends._protocol import Backend
+from .errors import WasifsError
+from .interrupt import CancelToken, Interrupted
+from .stdio import CaptureSink, Sink, as_sink, as_source
+from .vfs import Preopen
+from .wasi import WasiCore
+
+__all__ = (
+    "BackendFileSink",
+    "BindingMode",
+    "EXIT_CANNOT_RUN",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
+    "EXIT_TRAP",
+    "EXIT_USAGE",
+    "GUEST_EXIT_LIMIT",
+    "GuestExitError",
+    "Interrupted",
+    "LinkError",
+    "Mount",
+    "MountSource",
+    "RunOptions",
+    "RunOptionsArgs",
+    "RunResult",
+    "TRAP_EXIT_CODE",
+    "build_core",
+    "captured",
+    "exit_status_trap",
+    "preopens",
+    "program_name",
+)
+
+# ---------------------------------------------------------------------------- exit statuses
+#: A guest's own exit status is below this: ``proc_exit`` with a larger value is a trap, as
+#: in wasmtime, so the statuses from here on are free for wasifs's own outcomes.
+GUEST_EXIT_LIMIT = 126
+#: The module cannot run: not a valid module, an import nobody provides or of the wrong
+#: type, a reactor given to ``run`` (the shell's "found but cannot execute").
+EXIT_CANNOT_RUN = 126
+#: The module file does not exist (the shell's "command not found").
+EXIT_NOT_FOUND = 127
+#: The command line is wrong (an unknown option, a ``--dir`` that is not a directory).
+EXIT_USAGE = 128
+#: The run was interrupted: Ctrl-C, or cancelled by the host (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+#: The guest trapped (128 + SIGABRT, as wasmtime's CLI reports a trap).
+EXIT_TRAP = 134
+#: The exit code a :class:`RunResult` reports when the guest trapped.
+TRAP_EXIT_CODE = EXIT_TRAP
+
+
+def exit_status_trap(code: int) -> str | None:
+    """The trap message for a ``proc_exit`` status a guest may not return (outside
+    ``[0, 126)``, where wasmtime traps too), else ``None``."""
+    if 0 <= code < GUEST_EXIT_LIMIT:
+        return None
+    return f"proc_exit({code}): exit status outside of [0, {GUEST_EXIT_LIMIT})"
+
+
+# ---------------------------------------------------------------------------- errors
+class LinkError(WasifsError):
+    """The module cannot be linked: it imports something nobody provides, imports a preview1
+    function with the wrong type, or is not what the call needs (a reactor given to ``run``).
+
+    ``module_name`` names the module, ``imports`` the offending imports (``module.name``) and
+    ``reason`` is one of ``"missing"``, ``"unknown-wasi"``, ``"signature"``, ``"kind"``.
+    """
+
+    def __init__(self, message: str, *, module_name: str = "", imports: Sequence[str] = (),
+                 reason: str = "") -> None:
+        super().__init__(message)
+        self.module_name = module_name
+        self.imports = tuple(imports)
+        self.reason = reason
+
+
+class GuestExitError(WasifsError):
+    """A run with ``check=True`` ended with a non-zero exit code or a trap."""
+
+    def __init__(self, result: RunResult) -> None:
+        self.result = result
+        what = (f"trapped: {result.trap}" if result.trap is not None
+                else f"exited with code {result.exit_code}")
+        tail = result.stderr[-2000:].decode("utf-8", "replace").strip()
+        super().__init__(f"the guest {what}" + (f"\n--- stderr ---\n{tail}" if tail else ""))
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass
+class RunResult:
+    """What a finished guest left behind."""
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    #: the trap message when the guest trapped (``exit_code`` is then ``TRAP_EXIT_CODE``)
+    trap: str | None = None
+    #: guest path -> the backend mounted there, to inspect the files the guest left
+    mounts: dict[str, Backend] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.trap is None
+
+    def check(self) -> RunResult:
+        """Raise :class:`GuestExitError` unless the guest exited with 0; returns self."""
+        if not self.ok:
+            raise GuestExitError(self)
+        return self
+
+
+# ---------------------------------------------------------------------------- mounts
+MountSource = Backend | str | os.PathLike[str]
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A filesystem to mount: a backend or a host directory, optionally read-only.
+
+    ``subdir`` mounts a folder of the backend instead of its root (a ``/``-separated path
+    from the backend's root, without ``..``): the guest cannot reach above it. Several mounts
+    of one backend, each on its own folder, share one namespace, so a guest moves files
+    between them with ``rename`` as on one host filesystem."""
+
+    source: MountSource
+    readonly: bool = False
+    subdir: str = ""
+
+
+def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
+    """The guest's preopened directories, in order (none without ``mounts``)."""
+    if mounts is None:
+        return []
+    if not isinstance(mounts, Mapping):
+        raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
+    out = []
+    for guest_path, spec in mounts.items():
+        if not isinstance(guest_path, str) or not guest_path:
+            raise ValueError(f"mount points must be non-empty strings: {guest_path!r}")
+        readonly = False
+        subdir = ""
+        if isinstance(spec, Mount):
+            readonly = spec.readonly
+            subdir = spec.subdir
+            spec = spec.source
+        out.append(Preopen(guest_path, open_backend(spec), readonly=readonly, subdir=subdir))
+    return out
+
+
+class BackendFileSink:
+    """A stdout/stderr sink that writes into a file on a backend (inside the virtual
+    filesystem), e.g. ``stdout=BackendFileSink(fs, "logs/out.txt")``. Parent directories must
+    exist; the file is created (truncated unless ``append``) when the sink is made, and
+    symlinks on the way are not followed. (:class:`wasifs.stdio.FileSink` writes to a host
+    file object instead.)"""
+
+    def __init__(self, backend: MountSource, path: str, *, append: bool = False) -> None:
+        self.backend = open_backend(backend)
+        parts = [p for p in path.strip("/").split("/") if p and p != "."]
+        if not parts or ".." in parts:
+            raise ValueError(f"BackendFileSink needs a path inside the filesystem, got {path!r}")
+        self.path = "/".join(parts)
+        b = self.backend
+        handles = [b.root()]
+        try:
+            for name in parts[:-1]:
+                handles.append(b.opendir(handles[-1], name))
+            self._file = b.open_file(handles[-1], parts[-1], read=False, write=True,
+                                     create=True, truncate=not append)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot open {path!r} for output: {exc.strerror}",
+                            path) from exc
+        finally:
+            for h in handles:
+                b.close(h)
+        self._closed = False
+
+    def write(self, data: bytes) -> int:
+        n, _size = self.backend.append(self._file, data)
+        return n
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.backend.close(self._file)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+
+# ---------------------------------------------------------------------------- options
+BindingMode = Literal["auto", "raw", "checked"]
+
+
+class RunOptionsArgs(TypedDict, total=False):
+    """The keyword arguments that ``run``, ``instantiate`` and ``WasiHost`` take for a
+    :class:`RunOptions` (each field there is documented)."""
+
+    args: Sequence[str] | None
+    env: Mapping[str, str] | None
+    mounts: Mapping[str, MountSource | Mount] | None
+    stdin: Any
+    stdout: Any
+    stderr: Any
+    binding: BindingMode
+    strict: bool
+    fd_limit: int
+    cancel: CancelToken | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Everything about a run that does not depend on the engine.
+
+    ``run``, ``instantiate`` and ``WasiHost`` take these as keyword arguments, or a ready
+    object as ``options=`` (keyword arguments then override its fields).
+    """
+
+    #: the whole argv (``args[0]`` is the program name; default: the module's file name)
+    args: Sequence[str] | None = None
+    #: exactly the guest's environment (nothing is inherited)
+    env: Mapping[str, str] | None = None
+    #: guest path -> a backend, a host directory, or :class:`Mount`; none: no preopens
+    mounts: Mapping[str, MountSource | Mount] | None = None
+    #: ``None`` (empty), bytes, a file (binary or text), an iterable of byte chunks,
+    #: ``"inherit"``, or a :class:`~wasifs.stdio.Source`
+    stdin: Any = None
+    #: ``"capture"`` (in the result), ``"inherit"``, ``None`` (discard), a file (binary or
+    #: text), a callable called with each write, or a :class:`~wasifs.stdio.Sink`
+    stdout: Any = "capture"
+    stderr: Any = "capture"
+    #: the trampolines: ``"raw"`` (fast, wasmtime's unchecked C API), ``"checked"`` or
+    #: ``"auto"`` (raw when available)
+    binding: BindingMode = "auto"
+    #: a Python exception inside a syscall fails the run instead of giving the guest EIO
+    strict: bool = False
+    #: the most descriptors open at once (then EMFILE)
+    fd_limit: int = 4096
+    #: stops the run when cancelled, from any thread (see :class:`~wasifs.CancelToken`)
+    cancel: CancelToken | None = None
+
+    @classmethod
+    def of(cls, options: RunOptions | None = None, /, **overrides: Any) -> RunOptions:
+        """``options`` (or the defaults) with ``overrides`` applied; unknown names raise
+        ``TypeError`` naming them."""
+        unknown = set(overrides) - _OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unknown run option(s): {', '.join(sorted(unknown))}")
+        if options is None:
+            return cls(**overrides)
+        if not isinstance(options, RunOptions):
+            raise TypeError(f"options must be a RunOptions, not {type(options).__name__}")
+        return replace(options, **overrides) if overrides else options
+
+    def argv(self, default_name: str) -> list[str]:
+        if isinstance(self.args, (str, bytes)):
+            raise TypeError("args must be a sequence of strings (argv), not a single string")
+        return [default_name] if self.args is None else list(self.args)
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(RunOptions))
+
+
+def build_core(options: RunOptions, default_name: str = "main.wasm"
+               ) -> tuple[WasiCore, list[Preopen]]:
+    """The sans-I/O core for a run with ``options``, and its preopens (fds 3, 4, ...)."""
+    args = options.argv(default_name)
+    opened = preopens(options.mounts)
+    if options.binding not in ("auto", "raw", "checked"):
+        raise ValueError(f"binding must be 'auto', 'raw' or 'checked', not {options.binding!r}")
+    if options.cancel is not None and not isinstance(options.cancel, CancelToken):
+        raise TypeError(f"cancel must be a wasifs.CancelToken, not {type(options.cancel).__name__}")
+    core = WasiCore(
+        args=args,
+        env=dict(options.env or {}),
+        preopens=opened,
+        stdin=as_source(options.stdin),
+        stdout=as_sink(options.stdout, fd=1),
+        stderr=as_sink(options.stderr, fd=2),
+        fd_limit=options.fd_limit,
+    )
+    return core, opened
+
+
+def captured(sink: Sink) -> bytes:
+    """What a capture sink holds (``b""`` for any other sink)."""
+    return sink.getvalue() if isinstance(sink, CaptureSink) else b""
+
+
+def program_name(module: object) -> str:
+    """The default ``argv[0]``: a module file's name, else ``main.wasm``."""
+    if isinstance(module, (str, os.PathLike)) and not str(module).lstrip().startswith("("):
+        return os.path.basename(os.fspath(module))
+    return "main.wasm"

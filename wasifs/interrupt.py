@@ -1,0 +1,315 @@
+"""Interrupting a running guest: one mechanism for Ctrl-C, host cancellation and (later)
+timeouts and async cancellation.
+
+A run owns a :class:`CancelToken`. Whatever wants the run to stop calls
+:meth:`CancelToken.cancel` with the exception the run should end with:
+
+- a guest running its own code is stopped by the engine (the wasmtime binding registers an
+  epoch-deadline callback on every store, and the token's :meth:`~CancelToken.on_cancel`
+  hooks bump the engine's epoch, so the callback runs, sees the token and traps);
+- a guest waiting inside a host call (``poll_oneoff`` sleeping, a blocking stdin read) is
+  stopped by the wait itself: every host-side wait goes through :meth:`CancelToken.sleep` or
+  :meth:`CancelToken.wait_ready`, which raise the token's reason once it is cancelled.
+
+The run then ends with the token's :attr:`~CancelToken.reason` raised to its caller:
+:class:`Interrupted` for :meth:`CancelToken.cancel` without a reason, ``KeyboardInterrupt``
+for Ctrl-C. Descriptors are released as after any other ending.
+
+:func:`sigint_cancels` turns SIGINT into a cancellation for the duration of a run in the main
+thread, so that Ctrl-C stops a guest that never returns to Python.
+
+Nothing here imports an engine: the binding supplies the epoch hook through ``on_cancel``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import os
+import select
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from .errors import WasifsError
+
+__all__ = ("CancelToken", "Interrupted", "Readiness", "sigint_cancels")
+
+_KEYS = itertools.count()
+#: How often a wait on a source that cannot be watched re-checks it (seconds).
+_POLL_S = 0.05
+
+
+class Interrupted(WasifsError):
+    """A run was cancelled by the host (:meth:`CancelToken.cancel`) before the guest finished.
+
+    ``result`` holds what the guest left behind when the run was made by ``wasifs.run``
+    (exit code :data:`wasifs.config.EXIT_INTERRUPTED`, output captured so far, its mounts),
+    else ``None``.
+    """
+
+    def __init__(self, message: str = "the run was cancelled") -> None:
+        super().__init__(message)
+        self.result: object | None = None
+
+
+class Readiness(Protocol):
+    """What :meth:`CancelToken.wait_ready` needs from a stdin source."""
+
+    def ready(self) -> bool: ...
+
+
+class CancelToken:
+    """A handle that stops runs, from any thread (and from a signal handler).
+
+    Pass it as ``cancel=`` to :func:`wasifs.run`, :func:`wasifs.instantiate` or
+    :class:`wasifs.WasiHost`; calling :meth:`cancel` then stops the guest promptly, whether it
+    is computing or waiting in a host call, and the run raises :attr:`reason`. A token stays
+    cancelled: a run started with a cancelled token stops before the guest's first
+    instruction. One token may serve several runs at once.
+
+    Cancelling a guest that computes needs an engine with epoch interruption
+    (``wasmtime.Config.epoch_interruption = True``; wasifs's own engines have it), and
+    asking for it on an engine without is refused when the run starts.
+    """
+
+    __slots__ = ("_event", "_reason", "_lock", "_callbacks")
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._reason: BaseException | None = None
+        self._lock = threading.Lock()
+        self._callbacks: dict[int, Callable[[], object]] = {}
+
+    def __repr__(self) -> str:
+        state = f"cancelled: {self._reason!r}" if self.cancelled else "active"
+        return f"<CancelToken {state}>"
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` has been called."""
+        return self._event.is_set()
+
+    @property
+    def reason(self) -> BaseException | None:
+        """The exception runs end with (``None`` until cancelled)."""
+        return self._reason
+
+    def cancel(self, reason: BaseException | None = None) -> None:
+        """Stop every run that uses this token; the first reason given wins (default:
+        :class:`Interrupted`). Idempotent and thread-safe."""
+        if reason is not None and not isinstance(reason, BaseException):
+            raise TypeError(f"reason must be an exception, not {type(reason).__name__}")
+        with self._lock:
+            if self._event.is_set():
+                return
+            self._reason = reason if reason is not None else Interrupted()
+            self._event.set()
+            callbacks = list(self._callbacks.values())
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001, PERF203 - one hook must not stop the others
+                pass
+
+    def on_cancel(self, callback: Callable[[], object]) -> Callable[[], None]:
+        """Call ``callback()`` when the token is cancelled (at once if it already is);
+        returns a function that removes it. Callbacks run on the cancelling thread and must
+        be quick and thread-safe (for example ``engine.increment_epoch``)."""
+        with self._lock:
+            if not self._event.is_set():
+                key = next(_KEYS)
+                self._callbacks[key] = callback
+
+                def remove() -> None:
+                    with self._lock:
+                        self._callbacks.pop(key, None)
+
+                return remove
+        callback()
+        return _nothing
+
+    def follow(self, parent: CancelToken) -> Callable[[], None]:
+        """Cancel this token (with the parent's reason) when ``parent`` is cancelled;
+        returns a function that ends the link."""
+        return parent.on_cancel(lambda: self.cancel(parent.reason))
+
+    # -- waits ------------------------------------------------------------------------------
+
+    def error(self) -> BaseException:
+        """A new exception like :attr:`reason` to raise (the reason itself stays clean: an
+        exception raised keeps the frames it passed through, and the token may live long).
+        Raises ``RuntimeError`` when the token is not cancelled."""
+        reason = self._reason
+        if reason is None:
+            raise RuntimeError("the token is not cancelled")
+        try:
+            fresh = copy.copy(reason)
+        except Exception:  # noqa: BLE001 - an exception that cannot be copied is raised as is
+            return reason
+        fresh.__traceback__ = None
+        return fresh
+
+    def raise_if_cancelled(self) -> None:
+        """Raise (a copy of) :attr:`reason` when cancelled."""
+        if self._event.is_set():
+            raise self.error()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep up to ``seconds``; raise (a copy of) :attr:`reason` as soon as the token is
+        cancelled."""
+        if self._event.wait(max(0.0, seconds)):
+            raise self.error()
+
+    def wait_ready(self, source: Readiness) -> None:
+        """Return once ``source.ready()`` says a read will not block (at once for sources
+        that are always ready); raise :attr:`reason` as soon as the token is cancelled.
+
+        A source with a ``fileno()`` is watched with ``select``; others are polled."""
+        self.raise_if_cancelled()
+        if source.ready():
+            return
+        fileno = getattr(source, "fileno", None)
+        fd: int | None = None
+        if callable(fileno):
+            try:
+                fd = int(fileno())
+            except (OSError, ValueError, TypeError):
+                fd = None
+        while True:
+            if fd is not None:
+                try:
+                    select.select([fd], [], [], _POLL_S)
+                except (OSError, ValueError):
+                    fd = None
+            else:
+                self.sleep(_POLL_S)
+            self.raise_if_cancelled()
+            if source.ready():
+                return
+
+
+def _nothing() -> None:
+    pass
+
+
+@contextlib.contextmanager
+def sigint_cancels(token: CancelToken) -> Iterator[bool]:
+    """While the block runs, SIGINT cancels ``token`` with ``KeyboardInterrupt`` instead of
+    raising it wherever the main thread happens to be (inside a ctypes callback it would be
+    lost). Yields whether it took over SIGINT: only in the main thread, and only while SIGINT
+    has Python's default handler (a program's own handler is left alone). Blocks may nest:
+    SIGINT then cancels every token taken.
+
+    The signal also reaches a guest that never returns to Python: while a block runs, the
+    signal wakeup descriptor (``signal.set_wakeup_fd``) is a pipe that a watcher thread
+    reads, cancelling the tokens at once, and the tokens' hooks interrupt the engine. Other
+    signals that arrive meanwhile are passed on to the previous wakeup descriptor, if there
+    was one. Everything is restored when the outermost block ends.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    if _sigint.tokens:  # nested: the outer block already owns SIGINT
+        _sigint.tokens.append(token)
+        try:
+            yield True
+        finally:
+            _sigint.tokens.remove(token)
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield False
+        return
+    _sigint.tokens.append(token)
+    previous_fd = _sigint.attach()
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        yield True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _sigint.detach(previous_fd)
+        _sigint.tokens.clear()
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _sigint.cancel_all()
+
+
+class _Sigint:
+    """The process's SIGINT state: the tokens of the blocks running in the main thread and
+    one watcher thread, started on first use and kept (a daemon named ``wasifs-sigint``,
+    idle in a read), reading the wakeup pipe."""
+
+    def __init__(self) -> None:
+        self.tokens: list[CancelToken] = []
+        self._pipe: tuple[int, int] | None = None
+        self._forward = -1
+        self._lock = threading.Lock()
+
+    def cancel_all(self) -> None:
+        for token in list(self.tokens):
+            token.cancel(KeyboardInterrupt())
+
+    def attach(self) -> int | None:
+        """Make the wakeup descriptor ours; returns the previous one (None: not attached)."""
+        if os.name != "posix":
+            return None
+        try:
+            with self._lock:
+                if self._pipe is None:
+                    r, w = os.pipe()
+                    os.set_blocking(w, False)
+                    threading.Thread(target=self._watch, args=(r,), name="wasifs-sigint",
+                                     daemon=True).start()
+                    self._pipe = (r, w)
+                w = self._pipe[1]
+            previous = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except (OSError, ValueError):
+            return None
+        self._forward = previous
+        return previous
+
+    def detach(self, previous: int | None) -> None:
+        if previous is None:
+            return
+        self._forward = -1
+        try:
+            signal.set_wakeup_fd(previous)
+        except (OSError, ValueError):  # pragma: no cover - the previous fd was closed
+            signal.set_wakeup_fd(-1)
+
+    def _watch(self, r: int) -> None:
+        while True:
+            try:
+                data = os.read(r, 512)
+            except OSError:
+                return
+            if not data:
+                return
+            for signum in data:
+                if signum == signal.SIGINT:
+                    self.cancel_all()
+                elif self._forward >= 0:
+                    try:
+                        os.write(self._forward, bytes([signum]))
+                    except OSError:
+                        pass
+
+    def after_fork(self) -> None:
+        # the watcher thread does not exist in a forked child: start a new one when needed
+        if self._pipe is not None:
+            for fd in self._pipe:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._pipe = None
+        self._lock = threading.Lock()
+        self.tokens = []
+
+
+_sigint = _Sigint()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_sigint.after_fork)
