@@ -437,13 +437,13 @@ class WasiCore:
         _CLO_REALTIME: time.time_ns,
         _CLO_MONOTONIC: time.monotonic_ns,
         _CLO_PROCESS_CPUTIME_ID: time.process_time_ns,
-        _CLO_THREAD_CPUTIME_ID: time.thread_time_ns,
+        _CLO_THREAD_CPUTIME_ID: getattr(time, "thread_time_ns", time.process_time_ns),
     }
     _CLOCK_NAMES = {
         _CLO_REALTIME: "time",
         _CLO_MONOTONIC: "monotonic",
         _CLO_PROCESS_CPUTIME_ID: "process_time",
-        _CLO_THREAD_CPUTIME_ID: "thread_time",
+        _CLO_THREAD_CPUTIME_ID: "thread_time" if hasattr(time, "thread_time") else "process_time",
     }
 
     def clock_res_get(self, id: int, resolution_ptr: int) -> int:
