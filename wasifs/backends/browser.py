@@ -217,7 +217,7 @@ _GLUE_JS = """
         const tx = db.transaction("snapshots", "readonly");
         const req = tx.objectStore("snapshots").get(name);
         await done(tx);
-        return req.result === undefined ? null : req.result;
+        return req.result;  // undefined (None in Python) when absent
       } finally { db.close(); }
     },
     async idbSave(name, bytes) {
@@ -233,7 +233,7 @@ _GLUE_JS = """
         const fh = await (await opfsDir()).getFileHandle(name + ".snapshot");
         return new Uint8Array(await (await fh.getFile()).arrayBuffer());
       } catch (e) {
-        if (e.name === "NotFoundError") return null;
+        if (e.name === "NotFoundError") return undefined;
         throw e;
       }
     },
@@ -349,6 +349,8 @@ class BrowserFileSystem(MemoryFileSystem):
         self.dirty = False
         #: write-backs that failed and were not yet raised by :meth:`flush`
         self.write_back_errors: list[BaseException] = []
+        #: how many ``fd_sync`` calls waited for the store (rather than scheduling)
+        self.sync_waits = 0
         self._task: Any = None
 
     @classmethod
@@ -377,6 +379,7 @@ class BrowserFileSystem(MemoryFileSystem):
                 ffi.run_sync(self._save())
             except Exception as exc:  # noqa: BLE001 - reported to the guest
                 raise WriteBackError(5, f"writing {self.store!r} back failed: {exc}") from exc
+            self.sync_waits += 1
             return
         self._schedule()
 
