@@ -37,6 +37,9 @@ def test_unknown_attribute_raises() -> None:
         ("wasifs.config", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.interrupt", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.backends.memory", ("wasmtime", "anyio", "numba", "fs")),
+        # the binding for Pyodide, where there is no wasmtime, and its persistent mounts
+        ("wasifs.bind.pyodide", ("wasmtime", "anyio", "numba", "fs")),
+        ("wasifs.backends.browser", ("wasmtime", "anyio", "numba", "fs")),
     ],
 )
 def test_core_imports_stay_engine_free(module: str, absent: tuple[str, ...]) -> None:

@@ -24,7 +24,6 @@ Nothing here imports an engine: the binding supplies the epoch hook through ``on
 from __future__ import annotations
 
 import contextlib
-import copy
 import itertools
 import os
 import select
@@ -145,10 +144,17 @@ class CancelToken:
         reason = self._reason
         if reason is None:
             raise RuntimeError("the token is not cancelled")
+        # Not copy.copy: libraries such as tblib (installed by dask.distributed) replace
+        # exceptions' __reduce_ex__, and a failed copy would hand out the reason itself,
+        # which then carries the frames and results of the run that raised it.
+        cls = type(reason)
         try:
-            fresh = copy.copy(reason)
-        except Exception:  # noqa: BLE001 - an exception that cannot be copied is raised as is
-            return reason
+            fresh = cls.__new__(cls, *reason.args)
+            fresh.args = reason.args
+            fresh.__dict__.update(reason.__dict__)
+        except Exception:  # noqa: BLE001 - an exception that cannot be rebuilt
+            fresh = Interrupted(str(reason) or type(reason).__name__)
+            fresh.__cause__ = None
         fresh.__traceback__ = None
         return fresh
 

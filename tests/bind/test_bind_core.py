@@ -6,12 +6,13 @@ import struct
 
 import pytest
 import wasmtime
-from .conftest import GuestFactory, wasi_import
 
 from wasifs.abi import Errno
 from wasifs.errors import ProcExit
 from wasifs.stdio import CaptureSink
 from wasifs.wasi import WasiCore
+
+from .conftest import GuestFactory, wasi_import
 
 PAGE = 65536
 

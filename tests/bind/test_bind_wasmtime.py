@@ -8,12 +8,13 @@ import threading
 
 import pytest
 import wasmtime
-from .conftest import GuestFactory, RecordingCore, forwarding_wat, wasi_import
 
 from wasifs.abi import SYSCALL_PARAMS, SYSCALLS, Errno
 from wasifs.bind import GuestTrap, WasmtimeBinding, _raw, raw_mode_available
 from wasifs.bind._codegen import NO_MEMORY
 from wasifs.errors import ProcExit, WasiError, WasifsError
+
+from .conftest import GuestFactory, RecordingCore, forwarding_wat, wasi_import
 
 PAGE = 65536
 

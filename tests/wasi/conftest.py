@@ -1,4 +1,8 @@
-"""Drive the sans-I/O core directly: guest memory is a bytearray, no engine involved."""
+"""Drive the sans-I/O core directly: guest memory is a bytearray, no engine involved.
+
+Every core test runs twice: with the memory as a zero-copy view (as under wasmtime) and as a
+copying memory (as under a JavaScript engine), see the ``guest`` fixture.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from wasifs.backends.memory import MemoryFileSystem
 from wasifs.errors import WasiError
 from wasifs.stdio import BytesSource, CaptureSink
 from wasifs.vfs import Preopen
-from wasifs.wasi import WasiCore
+from wasifs.wasi import BufferCopyMemory, WasiCore
 
 MEM_SIZE = 1 << 16
 SCRATCH = 1024  # guest "heap" starts here; low addresses are result slots
@@ -32,6 +36,8 @@ class Syscalls:
                 return int(method(*args))
             except WasiError as exc:
                 return exc.errno
+            finally:  # as an engine binding does after every syscall
+                self._core.memory.flush()
 
         return call
 
@@ -39,11 +45,14 @@ class Syscalls:
 class Guest:
     """A tiny guest-side helper: allocates in a bytearray memory and decodes results."""
 
-    def __init__(self, core: WasiCore) -> None:
+    def __init__(self, core: WasiCore, memory: str = "view") -> None:
         self.core = core
         self.sys = Syscalls(core)
         self.buf = bytearray(MEM_SIZE)
-        core.mem = memoryview(self.buf)
+        if memory == "view":
+            core.mem = memoryview(self.buf)
+        else:
+            core.memory = BufferCopyMemory(self.buf)
         self._next = SCRATCH
 
     def alloc(self, n: int) -> int:
@@ -154,6 +163,7 @@ def core(fs: MemoryFileSystem) -> Iterator[WasiCore]:
     c.close()
 
 
-@pytest.fixture
-def guest(core: WasiCore) -> Guest:
-    return Guest(core)
+@pytest.fixture(params=["view", "copying"])
+def guest(core: WasiCore, request: pytest.FixtureRequest) -> Guest:
+    """A guest whose memory the core sees as a zero-copy view, or reaches by copies only."""
+    return Guest(core, request.param)

@@ -1,7 +1,9 @@
 """The sans-I/O WASI preview1 core: one method per ``wasi_snapshot_preview1`` function.
 
-Ints in, errno out. Guest memory is ``self.mem``, a writable memoryview that the engine binding
-(or a test, with a ``bytearray``) assigns. Nothing here imports an engine.
+Ints in, errno out. Guest memory is ``self.memory``, a :class:`~wasifs.wasi.GuestMemory` that the
+engine binding assigns: a zero-copy view (assigning a writable memoryview or bytearray to
+``self.mem`` wraps it), or a copying memory for an engine Python cannot view. Nothing here
+imports an engine.
 
 Conventions: every ``*_ptr``/``*_len`` parameter is an unsigned 32-bit int and every 64-bit
 parameter an unsigned 64-bit int (the binding masks them); a method returns ``0`` or an errno,
@@ -49,6 +51,7 @@ from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs._resolve import Resolved, close_all, resolve
 from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
+from ._memory import GuestMemory, ViewMemory
 
 __all__ = ("WasiCore", "PREOPEN_RIGHTS_BASE", "PREOPEN_RIGHTS_INHERITING")
 
@@ -69,10 +72,6 @@ _FD_SEEK = int(Rights.FD_SEEK)
 _FD_TELL = int(Rights.FD_TELL)
 _APPEND = int(Fdflags.APPEND)
 
-_iov_unpack = IOVEC_STRUCT.unpack_from
-_u32_pack = U32_STRUCT.pack_into
-_u64_pack = U64_STRUCT.pack_into
-_filestat_pack = FILESTAT_STRUCT.pack_into
 _NAME_MAX = 255
 _S_IFLNK = _stat.S_IFLNK
 
@@ -215,7 +214,8 @@ class WasiCore:
         fd_limit: int = 4096,
         random: Callable[[int], bytes] = os.urandom,
     ) -> None:
-        self.mem: memoryview = memoryview(bytearray(0))
+        #: the guest's linear memory (the engine binding assigns it)
+        self.memory: GuestMemory = ViewMemory(bytearray(0))
         self._args_packed = _PackedStrings(_encode_strings(list(args), "args"))
         pairs = list(env.items()) if isinstance(env, Mapping) else list(env)
         env_strings = []
@@ -275,45 +275,60 @@ class WasiCore:
                 pass
 
     # ------------------------------------------------------------------ memory helpers
+    @property
+    def mem(self) -> memoryview:
+        """The guest memory as a memoryview, when it is a view (``AttributeError`` when not).
+
+        Assigning a writable memoryview or bytearray binds a zero-copy
+        :class:`~wasifs.wasi.ViewMemory` over it as :attr:`memory`.
+        """
+        memory = self.memory
+        if isinstance(memory, ViewMemory):
+            return memory.view
+        raise AttributeError(f"the guest memory is a {type(memory).__name__}, not a view")
+
+    @mem.setter
+    def mem(self, view: memoryview) -> None:
+        self.memory = ViewMemory(view)
+
     def _bytes(self, ptr: int, n: int) -> bytes:
-        mem = self.mem
-        if ptr + n > len(mem):
+        mem = self.memory
+        if ptr + n > mem.size:
             raise WasiError(_FAULT)
-        return mem[ptr : ptr + n].tobytes()
+        return mem.data[ptr : ptr + n].tobytes()
 
     def _path(self, ptr: int, n: int) -> str:
-        mem = self.mem
-        if ptr + n > len(mem):
+        mem = self.memory
+        if ptr + n > mem.size:
             raise WasiError(_FAULT)
         try:
-            return str(mem[ptr : ptr + n], "utf-8")
+            return str(mem.data[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError:
             raise WasiError(_ERR_ILSEQ) from None
 
     def _put(self, ptr: int, data: bytes) -> None:
-        mem = self.mem
+        mem = self.memory
         end = ptr + len(data)
-        if end > len(mem):
+        if end > mem.size:
             raise WasiError(_FAULT)
-        mem[ptr:end] = data
+        mem.data[ptr:end] = data
 
     def _pack(self, s: struct.Struct, ptr: int, *values: int) -> None:
         try:
-            s.pack_into(self.mem, ptr, *values)
+            self.memory.pack[s](ptr, *values)
         except struct.error:
             raise WasiError(_FAULT) from None
 
     def _iovecs(self, iovs_ptr: int, iovs_len: int) -> list[tuple[int, int]]:
-        mem = self.mem
+        mem = self.memory
         if iovs_len > _IOV_MAX:
             raise WasiError(_INVAL)
         end = iovs_ptr + 8 * iovs_len
-        size = len(mem)
+        size = mem.size
         if end > size:
             raise WasiError(_FAULT)
         out = []
-        for p in range(iovs_ptr, end, 8):
-            buf, n = _iov_unpack(mem, p)
+        for buf, n in IOVEC_STRUCT.iter_unpack(mem.data[iovs_ptr:end]):
             if buf + n > size:
                 raise WasiError(_FAULT)
             out.append((buf, n))
@@ -340,15 +355,15 @@ class WasiCore:
             raise WasiError(_ERR_ROFS)
 
     def _filestat(self, ptr: int, st: Stat) -> None:
-        mem = self.mem
+        pack = self.memory.pack[FILESTAT_STRUCT]
         try:
-            _filestat_pack(mem, ptr, st[0], st[1], _FILETYPE_BY_MODE.get(st[2] & 0o170000, 0),
+            pack(ptr, st[0], st[1], _FILETYPE_BY_MODE.get(st[2] & 0o170000, 0),
                            st[3], st[4], st[5], st[6], st[7])
         except struct.error:
             # out of bounds, or a field out of range (a time before 1970): clamp and retry
-            if ptr + 64 > len(mem):
+            if ptr + 64 > self.memory.size:
                 raise WasiError(_FAULT) from None
-            _filestat_pack(mem, ptr, st[0] & _U64, st[1] & _U64, filetype_of(st[2]),
+            pack(ptr, st[0] & _U64, st[1] & _U64, filetype_of(st[2]),
                            max(st[3], 0), max(st[4], 0), max(st[5], 0), max(st[6], 0),
                            max(st[7], 0))
 
@@ -397,21 +412,22 @@ class WasiCore:
         return self._sizes_get(self._env_packed, environc_ptr, environ_buf_size_ptr)
 
     def _sizes_get(self, packed: _PackedStrings, count_ptr: int, size_ptr: int) -> int:
-        mem = self.mem
+        pack = self.memory.pack[U32_STRUCT]
         try:
-            _u32_pack(mem, count_ptr, packed.count)
-            _u32_pack(mem, size_ptr, len(packed.blob))
+            pack(count_ptr, packed.count)
+            pack(size_ptr, len(packed.blob))
         except struct.error:
             return _FAULT
         return _SUCCESS
 
     def _strings_get(self, packed: _PackedStrings, ptrs: int, buf: int) -> int:
-        mem = self.mem
+        mem = self.memory
         blob = packed.blob
-        if ptrs + 4 * packed.count > len(mem) or buf + len(blob) > len(mem):
+        if ptrs + 4 * packed.count > mem.size or buf + len(blob) > mem.size:
             return _FAULT
-        packed.pointers.pack_into(mem, ptrs, *[(buf + o) & _U32 for o in packed.offsets])
-        mem[buf : buf + len(blob)] = blob
+        mem.data[ptrs : ptrs + 4 * packed.count] = packed.pointers.pack(
+            *[(buf + o) & _U32 for o in packed.offsets])
+        mem.data[buf : buf + len(blob)] = blob
         return _SUCCESS
 
     # ================================================================== clocks / random
@@ -419,13 +435,13 @@ class WasiCore:
         _CLO_REALTIME: time.time_ns,
         _CLO_MONOTONIC: time.monotonic_ns,
         _CLO_PROCESS_CPUTIME_ID: time.process_time_ns,
-        _CLO_THREAD_CPUTIME_ID: time.thread_time_ns,
+        _CLO_THREAD_CPUTIME_ID: getattr(time, "thread_time_ns", time.process_time_ns),
     }
     _CLOCK_NAMES = {
         _CLO_REALTIME: "time",
         _CLO_MONOTONIC: "monotonic",
         _CLO_PROCESS_CPUTIME_ID: "process_time",
-        _CLO_THREAD_CPUTIME_ID: "thread_time",
+        _CLO_THREAD_CPUTIME_ID: "thread_time" if hasattr(time, "thread_time") else "process_time",
     }
 
     def clock_res_get(self, id: int, resolution_ptr: int) -> int:
@@ -441,14 +457,14 @@ class WasiCore:
         if clock is None:
             return _INVAL
         try:
-            _u64_pack(self.mem, time_ptr, clock())
+            self.memory.pack[U64_STRUCT](time_ptr, clock())
         except struct.error:
             return _FAULT
         return _SUCCESS
 
     def random_get(self, buf_ptr: int, buf_len: int) -> int:
-        mem = self.mem
-        if buf_ptr + buf_len > len(mem):
+        mem = self.memory
+        if buf_ptr + buf_len > mem.size:
             return _FAULT
         pos = buf_ptr
         end = buf_ptr + buf_len
@@ -457,7 +473,7 @@ class WasiCore:
             chunk = self._random(n)
             if len(chunk) != n:
                 raise RuntimeError(f"random source returned {len(chunk)} bytes, wanted {n}")
-            mem[pos : pos + n] = chunk
+            mem.data[pos : pos + n] = chunk
             pos += n
         return _SUCCESS
 
@@ -477,30 +493,30 @@ class WasiCore:
             d = self.fds[fd]
         except IndexError:
             return _BADF
-        mem = self.mem
+        mem = self.memory
         if type(d) is OpenFile:
             if not d.rights_base & _FD_READ:
                 return _NOTCAPABLE
             if iovs_len == 1:
                 try:
-                    buf, n = _iov_unpack(mem, iovs_ptr)
+                    buf, n = mem.unpack[IOVEC_STRUCT](iovs_ptr)
                 except struct.error:
                     return _FAULT
-                if buf + n > len(mem):
+                if buf + n > mem.size:
                     return _FAULT
-                got = d.pread(d.handle, mem[buf : buf + n], d.offset)
+                got = d.pread(d.handle, mem.into[buf : buf + n], d.offset)
                 d.offset += got
             else:
                 got = 0
                 offset = d.offset
                 for buf, n in self._iovecs(iovs_ptr, iovs_len):
-                    k = d.pread(d.handle, mem[buf : buf + n], offset + got)
+                    k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
                     got += k
                     if k < n:
                         break
                 d.offset = offset + got
             try:
-                _u32_pack(mem, nread_ptr, got)
+                mem.pack[U32_STRUCT](nread_ptr, got)
             except struct.error:
                 return _FAULT
             return _SUCCESS
@@ -514,7 +530,7 @@ class WasiCore:
                 if self.cancel is not None:  # wait where a cancelled run can stop
                     self.cancel.wait_ready(d.source)
                 data = d.source.read(n)
-                mem[buf : buf + len(data)] = data
+                mem.data[buf : buf + len(data)] = data
                 got = len(data)
                 break
             self._pack(U32_STRUCT, nread_ptr, got)
@@ -532,24 +548,24 @@ class WasiCore:
             return _NOTCAPABLE
         if offset > _I64_MAX:
             return _INVAL
-        mem = self.mem
+        mem = self.memory
         if iovs_len == 1:
             try:
-                buf, n = _iov_unpack(mem, iovs_ptr)
+                buf, n = mem.unpack[IOVEC_STRUCT](iovs_ptr)
             except struct.error:
                 return _FAULT
-            if buf + n > len(mem):
+            if buf + n > mem.size:
                 return _FAULT
-            got = d.pread(d.handle, mem[buf : buf + n], offset)
+            got = d.pread(d.handle, mem.into[buf : buf + n], offset)
         else:
             got = 0
             for buf, n in self._iovecs(iovs_ptr, iovs_len):
-                k = d.pread(d.handle, mem[buf : buf + n], offset + got)
+                k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
                 got += k
                 if k < n:
                     break
         try:
-            _u32_pack(mem, nread_ptr, got)
+            mem.pack[U32_STRUCT](nread_ptr, got)
         except struct.error:
             return _FAULT
         return _SUCCESS
@@ -559,26 +575,26 @@ class WasiCore:
             d = self.fds[fd]
         except IndexError:
             return _BADF
-        mem = self.mem
+        mem = self.memory
         if type(d) is OpenFile:
             if not d.rights_base & _FD_WRITE:
                 return _NOTCAPABLE
             if d.fdflags & _APPEND:
                 data = b"".join(
-                    [mem[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
+                    [mem.data[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
                 try:
                     wrote, d.offset = d.backend.append(d.handle, data)
                 except OSError as exc:
                     raise WasiError(errno_from_exception(exc)) from exc
             elif iovs_len == 1:
                 try:
-                    buf, n = _iov_unpack(mem, iovs_ptr)
+                    buf, n = mem.unpack[IOVEC_STRUCT](iovs_ptr)
                 except struct.error:
                     return _FAULT
-                if buf + n > len(mem):
+                if buf + n > mem.size:
                     return _FAULT
                 try:
-                    wrote = d.pwrite(d.handle, mem[buf : buf + n], d.offset)
+                    wrote = d.pwrite(d.handle, mem.data[buf : buf + n], d.offset)
                 except OSError as exc:
                     raise WasiError(errno_from_exception(exc)) from exc
                 d.offset += wrote
@@ -586,7 +602,7 @@ class WasiCore:
                 wrote = self._pwritev(d, iovs_ptr, iovs_len, d.offset)
                 d.offset += wrote
             try:
-                _u32_pack(mem, nwritten_ptr, wrote)
+                mem.pack[U32_STRUCT](nwritten_ptr, wrote)
             except struct.error:
                 return _FAULT
             return _SUCCESS
@@ -594,7 +610,7 @@ class WasiCore:
             if d.sink is None:
                 return _BADF
             iovs = self._iovecs(iovs_ptr, iovs_len)
-            data = b"".join([mem[b : b + n] for b, n in iovs])
+            data = b"".join([mem.data[b : b + n] for b, n in iovs])
             try:
                 wrote = d.sink.write(data)
             except OSError as exc:
@@ -604,12 +620,12 @@ class WasiCore:
         return _BADF
 
     def _pwritev(self, d: OpenFile, iovs_ptr: int, iovs_len: int, offset: int) -> int:
-        mem = self.mem
+        mem = self.memory
         wrote = 0
         try:
             for buf, n in self._iovecs(iovs_ptr, iovs_len):
                 if n:
-                    k = d.pwrite(d.handle, mem[buf : buf + n], offset + wrote)
+                    k = d.pwrite(d.handle, mem.data[buf : buf + n], offset + wrote)
                     wrote += k
                     if k < n:
                         break
@@ -633,7 +649,8 @@ class WasiCore:
             return _INVAL
         if d.fdflags & _APPEND:
             # Linux semantics (as wasmtime): pwrite on an O_APPEND descriptor appends.
-            data = b"".join([self.mem[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
+            data = b"".join(
+                [self.memory.data[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
             try:
                 wrote, _ = d.backend.append(d.handle, data)
             except OSError as exc:
@@ -669,7 +686,7 @@ class WasiCore:
             return _INVAL
         d.offset = new
         try:
-            _u64_pack(self.mem, newoffset_ptr, new)
+            self.memory.pack[U64_STRUCT](newoffset_ptr, new)
         except struct.error:
             return _FAULT
         return _SUCCESS
@@ -747,8 +764,8 @@ class WasiCore:
         else:
             return _BADF
         try:
-            FDSTAT_STRUCT.pack_into(self.mem, stat_ptr, ft, d.fdflags, d.rights_base,
-                                    d.rights_inheriting)
+            self.memory.pack[FDSTAT_STRUCT](stat_ptr, ft, d.fdflags, d.rights_base,
+                                            d.rights_inheriting)
         except struct.error:
             return _FAULT
         return _SUCCESS
@@ -842,8 +859,8 @@ class WasiCore:
 
     def fd_readdir(self, fd: int, buf_ptr: int, buf_len: int, cookie: int, bufused_ptr: int) -> int:
         d = self._dir(fd, _RIG_FD_READDIR)
-        mem = self.mem
-        if buf_ptr + buf_len > len(mem):
+        mem = self.memory
+        if buf_ptr + buf_len > mem.size:
             return _FAULT
         entries = d.entries
         if cookie == 0 or entries is None:
@@ -861,7 +878,7 @@ class WasiCore:
             if pos + take > end:
                 take = end - pos
                 chunk = chunk[:take]
-            mem[pos : pos + take] = chunk
+            mem.data[pos : pos + take] = chunk
             pos += take
         self._pack(U32_STRUCT, bufused_ptr, pos - buf_ptr)
         return _SUCCESS
@@ -912,12 +929,12 @@ class WasiCore:
             return _NOTCAPABLE
         if flags & ~1:
             return _INVAL
-        mem = self.mem
+        mem = self.memory
         end = path_ptr + path_len
-        if end > len(mem):
+        if end > mem.size:
             return _FAULT
         try:
-            path = str(mem[path_ptr:end], "utf-8")
+            path = str(mem.data[path_ptr:end], "utf-8")
         except UnicodeDecodeError:
             return _ERR_ILSEQ
         backend = d.backend
@@ -1027,7 +1044,7 @@ class WasiCore:
         if fdflags & (_FDF_DSYNC | _FDF_RSYNC | _FDF_SYNC):
             return _ERR_NOTSUP  # synchronous I/O flags are not supported (as wasmtime)
         path = self._path(path_ptr, path_len)
-        if fd_ptr + 4 > len(self.mem):
+        if fd_ptr + 4 > self.memory.size:
             return _FAULT
         if oflags & _OFL_CREAT and oflags & _OFL_DIRECTORY:
             return _INVAL  # O_CREAT|O_DIRECTORY (Linux 6.4 and wasmtime: EINVAL)
@@ -1135,7 +1152,7 @@ class WasiCore:
         except WasiError:
             new.close()
             raise
-        _u32_pack(self.mem, fd_ptr, newfd)
+        self.memory.pack[U32_STRUCT](fd_ptr, newfd)
         return _SUCCESS
 
     @staticmethod
@@ -1300,20 +1317,20 @@ class WasiCore:
     def poll_oneoff(self, in_ptr: int, out_ptr: int, nsubscriptions: int, nevents_ptr: int) -> int:
         if nsubscriptions == 0:
             return _INVAL
-        mem = self.mem
-        if in_ptr + 48 * nsubscriptions > len(mem) or out_ptr + 32 * nsubscriptions > len(mem):
+        mem = self.memory
+        if in_ptr + 48 * nsubscriptions > mem.size or out_ptr + 32 * nsubscriptions > mem.size:
             return _FAULT
-        if nevents_ptr + 4 > len(mem):
+        if nevents_ptr + 4 > mem.size:
             return _FAULT
         clocks: list[tuple[int, int]] = []  # (deadline in monotonic ns, userdata)
         fd_subs: list[tuple[int, int, int]] = []  # (userdata, fd, event type)
         now = time.monotonic_ns()
         for i in range(nsubscriptions):
             base = in_ptr + 48 * i
-            userdata, tag = SUBSCRIPTION_STRUCT.unpack_from(mem, base)
+            userdata, tag = mem.unpack[SUBSCRIPTION_STRUCT](base)
             if tag == _EVE_CLOCK:
-                cid, timeout, _precision, cflags = SUBSCRIPTION_CLOCK_STRUCT.unpack_from(
-                    mem, base + 16)
+                cid, timeout, _precision, cflags = mem.unpack[SUBSCRIPTION_CLOCK_STRUCT](
+                    base + 16)
                 if cflags & ~1:
                     return _INVAL
                 if cid not in (_CLO_REALTIME, _CLO_MONOTONIC):
@@ -1327,7 +1344,7 @@ class WasiCore:
                     deadline = now + timeout
                 clocks.append((deadline, userdata))
             elif tag in (_EVE_FD_READ, _EVE_FD_WRITE):
-                (sfd,) = U32_STRUCT.unpack_from(mem, base + 16)
+                (sfd,) = mem.unpack[U32_STRUCT](base + 16)
                 self.table.get(sfd)  # an unknown fd fails the whole call, as in wasmtime
                 fd_subs.append((userdata, sfd, tag))
             else:
@@ -1353,8 +1370,8 @@ class WasiCore:
             else:
                 self.cancel.sleep(wait / 1e9)
         for j, (u, err, t, nbytes, fl) in enumerate(events):
-            EVENT_STRUCT.pack_into(mem, out_ptr + 32 * j, u, err, t, nbytes, fl)
-        _u32_pack(mem, nevents_ptr, len(events))
+            mem.pack[EVENT_STRUCT](out_ptr + 32 * j, u, err, t, nbytes, fl)
+        mem.pack[U32_STRUCT](nevents_ptr, len(events))
         return _SUCCESS
 
     def _poll_fd(self, fd: int, tag: int) -> tuple[int, int] | None:
