@@ -69,8 +69,6 @@ __all__ = (
     "HandleFileSystem",
     "MemoryFileSystem",
     "NativeFileSystem",
-    "FsspecBackend",
-    "PyfsBackend",
     "open_backend",
     "backend_names",
     "GROUP",
@@ -93,6 +91,8 @@ __all__ = (
     "set_times_where_supported",
     "relabel",
     "errno_of",
+    "FsspecBackend",
+    "PyfsBackend",
 )
 
 _LAZY = {
