@@ -398,7 +398,7 @@ def test_open_backend_rejects_other_types(bad: Any) -> None:
         open_backend(bad)
 
 
-@pytest.mark.parametrize("bad", ["s3://bucket/key", "", "native://relative"])
+@pytest.mark.parametrize("bad", ["nosuchfs://bucket/key", "", "native://relative"])
 def test_open_backend_rejects_other_urls(bad: str) -> None:
     with pytest.raises(ValueError):
         open_backend(bad)
