@@ -25,6 +25,8 @@ from ._archives import pack_tar, pack_zip
 #: moves happen inside this process (memory): no links, no settable times.
 WRITABLE = frozenset({Capability.WRITE, Capability.RANDOM_WRITE, Capability.ATOMIC_RENAME,
                       Capability.READONLY})
+#: fsspec's local filesystem: the host's own, with its symlinks, hard links and times.
+LOCAL = WRITABLE | {Capability.HARD_LINKS, Capability.SYMLINKS, Capability.TIMES}
 #: An archive: read-only, nothing else.
 ARCHIVE = frozenset({Capability.READONLY})
 
@@ -36,7 +38,7 @@ def fsspec_memory() -> FsspecMemory:
 
 class TestFsspecLocal(BackendContract):
     backend_name = "fsspec-local"
-    capabilities = WRITABLE
+    capabilities = LOCAL
 
     @pytest.fixture
     def backend(self, tmp_path: Path) -> FsspecBackend:

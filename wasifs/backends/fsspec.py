@@ -59,6 +59,7 @@ import errno
 import io
 import itertools
 import os
+import stat as _stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -203,7 +204,7 @@ class _Spool:
 class _Data:
     """What the open handles of one file share: the spool once the file is changed."""
 
-    __slots__ = ("count", "spool", "dirty", "generation", "mtime", "info")
+    __slots__ = ("count", "spool", "dirty", "generation", "mtime", "info", "times")
 
     def __init__(self) -> None:
         self.count = 0
@@ -215,6 +216,8 @@ class _Data:
         #: reader of an older generation is reopened
         self.generation = 0
         self.mtime = 0
+        #: (atime, mtime) set after the last change: written back with the data
+        self.times: tuple[int, int] | None = None
 
 
 class _Node:
@@ -366,6 +369,8 @@ class FsspecBackend:
 
     def _info(self, path: str, name: str) -> dict[str, Any] | None:
         """fsspec's ``info`` of ``path``, or None when there is nothing there."""
+        if self._local:
+            return self._local_info(path, name)
         try:
             info: dict[str, Any] = self.fs.info(path)
         except FileNotFoundError:
@@ -379,16 +384,36 @@ class FsspecBackend:
         return info
 
     def _dangling(self, path: str) -> dict[str, Any] | None:
-        """The local filesystem's ``info`` follows a symlink and fails on a dangling one:
-        such a link is still an entry."""
-        if not self._local:
-            return None
+        return None
+
+    # The host's own filesystem (fsspec's LocalFileSystem): its ``info`` follows a final
+    # symlink, has no atime and gives times as float seconds; the host has more. The entry
+    # is read with ``os.lstat`` (nanosecond times, the host's inode number, the link
+    # itself), and symlinks, hard links and times are the host's.
+    def _local_info(self, path: str, name: str) -> dict[str, Any] | None:
         try:
-            target = os.readlink(path)
-        except OSError:
+            st = os.lstat(path)
+        except FileNotFoundError:
             return None
-        return {"name": path, "type": "other", "islink": True, "destination": target,
-                "size": 0}
+        except OSError as exc:
+            if exc.errno == errno.ENOTDIR:
+                return None
+            raise _storage_error(exc, name) from exc
+        mode = st.st_mode
+        info: dict[str, Any] = {
+            "name": path, "size": st.st_size, "mode": mode, "ino": st.st_ino,
+            "nlink": st.st_nlink, "atime_ns": st.st_atime_ns, "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns,
+            "type": "directory" if _stat.S_ISDIR(mode) else "file" if _stat.S_ISREG(mode)
+            else "other",
+        }
+        if _stat.S_ISLNK(mode):
+            info["islink"] = True
+            try:
+                info["destination"] = os.readlink(path)
+            except OSError as exc:
+                raise _storage_error(exc, name) from exc
+        return info
 
     @staticmethod
     def _kind(info: dict[str, Any]) -> int:
@@ -410,7 +435,10 @@ class FsspecBackend:
             return S_IFLNK | 0o777
         return kind | (0o755 if kind == S_IFDIR else 0o644)
 
-    def _time(self, info: dict[str, Any]) -> int:
+    def _time(self, info: dict[str, Any], key_ns: str = "mtime_ns") -> int:
+        exact = info.get(key_ns)
+        if isinstance(exact, int):
+            return exact
         for key in _TIME_KEYS:
             value = _ns(info.get(key))
             if value is not None:
@@ -449,18 +477,24 @@ class FsspecBackend:
         elif kind == S_IFDIR:
             size = 0
         mtime = self._time(info)
+        atime = self._time(info, "atime_ns") if "atime_ns" in info else mtime
+        ctime = self._time(info, "ctime_ns") if "ctime_ns" in info else mtime
         if data is not None:
             if data.spool is not None:
                 size = data.spool.size
             if data.mtime:
                 mtime = data.mtime
+                ctime = max(ctime, data.mtime)
         nlink = info.get("nlink")
         if not isinstance(nlink, int) or isinstance(nlink, bool):
             nlink = 2 if kind == S_IFDIR else 1
         if node.gone:
             nlink = 0
-        return _new_stat(Stat, (self._dev, node.ino, self._mode(info, kind), nlink, int(size),
-                                mtime, mtime, mtime))
+        ino = info.get("ino") if self._local else None
+        if isinstance(ino, int):
+            node.ino = ino
+        return _new_stat(Stat, (self._dev, ino if isinstance(ino, int) else node.ino,
+                                self._mode(info, kind), nlink, int(size), atime, mtime, ctime))
 
     def _refuse_if_readonly(self, name: str) -> None:
         if self.readonly:
@@ -553,7 +587,10 @@ class FsspecBackend:
     def same(self, a: Any, b: Any) -> bool:
         na = a.node if type(a) is _Handle else a
         nb = b.node if type(b) is _Handle else b
-        return na is nb
+        if na is nb:
+            return True
+        # two names of one host file (hard links) are two nodes
+        return self._local and self.fstat(a).ino == self.fstat(b).ino
 
     # --- metadata ------------------------------------------------------------------------
     def fstat(self, handle: Any) -> Stat:
@@ -620,18 +657,53 @@ class FsspecBackend:
         for entry in self._entries(dir):
             name = entry["_wasifs_name"]
             kind = self._kind(entry)
-            out.append(DirEntry(name, self._child(dir, name, kind == S_IFDIR).ino, kind))
+            node = self._child(dir, name, kind == S_IFDIR)
+            ino = entry.get("ino") if self._local else None
+            if isinstance(ino, int):
+                node.ino = ino
+            out.append(DirEntry(name, node.ino, kind))
         return out
 
     def set_times(self, dir: _Node, name: str, atime_ns: int | None,
                   mtime_ns: int | None) -> None:
+        """The host's times on the local filesystem; elsewhere ``ENOTSUP`` (fsspec cannot
+        set a time)."""
         self._refuse_if_readonly(name)
-        self._lookup(dir, name)
-        raise _error(errno.ENOTSUP, name)
+        info, kind = self._lookup(dir, name)
+        if not self._local:
+            raise _error(errno.ENOTSUP, name)
+        node = dir.children.get(name)
+        self._set_times(self._path(dir, name), info, atime_ns, mtime_ns, name,
+                        node.data if node is not None and kind == S_IFREG else None)
 
     def fset_times(self, handle: Any, atime_ns: int | None, mtime_ns: int | None) -> None:
-        self._refuse_if_readonly(handle.node.name if type(handle) is _Handle else handle.name)
-        raise _error(errno.ENOTSUP)
+        node: _Node = handle.node if type(handle) is _Handle else handle
+        self._refuse_if_readonly(node.name)
+        if not self._local:
+            raise _error(errno.ENOTSUP)
+        if node.gone:
+            return
+        path = self._path(node)
+        info = self._info(path, node.name)
+        if info is None:
+            raise _error(errno.ENOENT, node.name)
+        self._set_times(path, info, atime_ns, mtime_ns, node.name,
+                        handle.data if type(handle) is _Handle else node.data)
+
+    def _set_times(self, path: str, info: dict[str, Any], atime_ns: int | None,
+                   mtime_ns: int | None, name: str, data: _Data | None) -> None:
+        if atime_ns is None and mtime_ns is None:
+            return
+        times = (self._time(info, "atime_ns") if atime_ns is None else atime_ns,
+                 self._time(info) if mtime_ns is None else mtime_ns)
+        try:
+            os.utime(path, ns=times, follow_symlinks=False)
+        except OSError as exc:
+            raise _storage_error(exc, name) from exc
+        if data is not None:
+            data.info = None
+            data.mtime = 0  # the host's mtime is the file's now
+            data.times = times  # and stays so when its spool is written back
 
     # --- file data -----------------------------------------------------------------------
     def pread(self, file: _Handle, buf: memoryview, offset: int) -> int:
@@ -708,6 +780,7 @@ class FsspecBackend:
     def _changed(self, data: _Data) -> None:
         data.dirty = True
         data.mtime = time.time_ns()
+        data.times = None
 
     def _check_size(self, end: int) -> None:
         if end > self.max_file_size:
@@ -781,6 +854,11 @@ class FsspecBackend:
         data.dirty = False
         data.generation += 1
         data.info = None
+        if data.times is not None and self._local:
+            try:
+                os.utime(path, ns=data.times)
+            except OSError as exc:
+                raise _storage_error(exc, name) from exc
 
     # --- namespace -----------------------------------------------------------------------
     def _keep_data(self, node: _Node | None) -> None:
@@ -976,14 +1054,38 @@ class FsspecBackend:
             self._remove_dir(path, name)
 
     def link(self, src_dir: _Node, src: str, dst_dir: _Node, dst: str) -> None:
-        """No hard links: ``EPERM`` (``EROFS`` when read-only)."""
+        """The host's hard link on the local filesystem (never following a symlink);
+        elsewhere ``EPERM``, as Linux answers on a filesystem without them (``EROFS`` when
+        read-only)."""
         self._refuse_if_readonly(dst)
-        raise _error(errno.EPERM, dst)
+        if not self._local:
+            raise _error(errno.EPERM, dst)
+        info, kind = self._lookup(src_dir, src)
+        self._alive(dst_dir, dst)
+        node = src_dir.children.get(src)
+        if node is not None and node.data is not None and node.data.dirty:
+            self._write_back(node, node.data)  # the other name shows what was written
+        try:
+            os.link(self._path(src_dir, src), self._path(dst_dir, dst), follow_symlinks=False)
+        except OSError as exc:
+            raise _storage_error(exc, dst) from exc
 
     def symlink(self, target: str, dir: _Node, name: str) -> None:
-        """No symlinks are made: ``EPERM`` (``EROFS`` when read-only)."""
+        """The host's symlink holding ``target`` verbatim on the local filesystem;
+        elsewhere no symlinks are made: ``EPERM`` (``EROFS`` when read-only)."""
+        if self._local:
+            self._alive(dir, name)
+            if self._info(self._path(dir, name), name) is not None:
+                raise _error(errno.EEXIST, name)
         self._refuse_if_readonly(name)
-        raise _error(errno.EPERM, name)
+        if not self._local:
+            raise _error(errno.EPERM, name)
+        if not target:
+            raise _error(errno.ENOENT, name)
+        try:
+            os.symlink(target, self._path(dir, name))
+        except OSError as exc:
+            raise _storage_error(exc, name) from exc
 
 
 # --- opening from URLs --------------------------------------------------------------------
