@@ -298,3 +298,24 @@ def test_root_must_be_a_directory(tmp_path: Path) -> None:
         FsspecBackend(LocalFileSystem(), str(tmp_path / "file"))
     with pytest.raises(TypeError, match="fsspec.AbstractFileSystem"):
         FsspecBackend(object())
+
+
+def test_path_and_copy_in_out_work_on_the_adapter(tmp_path: Path) -> None:
+    """wasifs.Path, copy_in and copy_out take the adapter like any backend: a zip read with
+    Path, copied out to the host, and copied into an fsspec memory store."""
+    import wasifs
+
+    staging = MemoryFileSystem(auto_mkdir=True)
+    staging.pipe("/cases/a.txt", b"alpha")
+    staging.pipe("/cases/deep/b.txt", b"beta")
+    archive = wasifs.Path(open_backend(f"zip://::{pack_zip(staging, tmp_path / 'a.zip')}"))
+    assert (archive / "cases" / "a.txt").read_bytes() == b"alpha"
+    assert sorted(p.name for p in (archive / "cases").iterdir()) == ["a.txt", "deep"]
+    wasifs.copy_out(archive / "cases", tmp_path / "out")
+    assert (tmp_path / "out" / "deep" / "b.txt").read_bytes() == b"beta"
+    fs = fsspec_memory()
+    target = wasifs.Path(FsspecBackend(fs), "/in")
+    wasifs.copy_in(tmp_path / "out", target)
+    assert fs.cat("/in/deep/b.txt") == b"beta"
+    with raises_errno(errno.EROFS):
+        (archive / "new.txt").write_bytes(b"x")

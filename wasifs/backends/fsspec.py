@@ -47,6 +47,9 @@ Filesystems that wasifs creates from a URL (:func:`open_fsspec`) are made with
 instance (fsspec's ``memory://`` store stays the one class-level store fsspec gives every
 ``memory://`` user, by design: that is where a host puts files for ``memory://`` URLs).
 
+One thread at a time: the adapter's tree and spools are not locked (a mount serves one
+guest; host code sharing the adapter with a running guest must not call it concurrently).
+
 Not a sandbox: fsspec resolves each path as a whole, so on a filesystem with symlinks (the
 local one) another process, or another mount of the same directory, that swaps a directory
 for a symlink under an open directory handle redirects it. Use the ``native`` backend
@@ -374,7 +377,7 @@ class FsspecBackend:
         try:
             info: dict[str, Any] = self.fs.info(path)
         except FileNotFoundError:
-            return self._dangling(path)
+            return None
         except OSError as exc:
             if exc.errno in (errno.ENOENT, errno.ENOTDIR):
                 return None
@@ -382,9 +385,6 @@ class FsspecBackend:
         except (NotImplementedError, ValueError, KeyError) as exc:
             raise _storage_error(exc, name) from exc
         return info
-
-    def _dangling(self, path: str) -> dict[str, Any] | None:
-        return None
 
     # The host's own filesystem (fsspec's LocalFileSystem): its ``info`` follows a final
     # symlink, has no atime and gives times as float seconds; the host has more. The entry
@@ -740,7 +740,13 @@ class FsspecBackend:
                 pass
             file.reader = None
         node = file.node
-        reader = self._call(node.name, self.fs.open, self._path(node), "rb")
+        if self._local:  # the host's file, unbuffered: one read(2) per guest read
+            try:
+                reader = open(self._path(node), "rb", buffering=0)  # noqa: SIM115
+            except OSError as exc:
+                raise _storage_error(exc, node.name) from exc
+        else:
+            reader = self._call(node.name, self.fs.open, self._path(node), "rb")
         file.reader = reader
         file.position = 0
         file.generation = file.data.generation
