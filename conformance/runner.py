@@ -10,7 +10,10 @@ preopened directories with their initial file trees. A case is run
   at its folder (``Preopen(subdir=...)`` through ``WasiHost``: files move between preopens
   as on one host filesystem), bindings "raw" and "checked";
 * under ``wasifs.run`` on a ``NativeFileSystem`` per preopen over fresh host directories
-  (bindings "raw" and "checked").
+  (bindings "raw" and "checked");
+* under wasifs on ONE ``FsspecBackend`` over fsspec's ``LocalFileSystem`` (the fsspec
+  adapter), every preopen a folder of it as on memory, over fresh host directories
+  ("fsspec-raw"; the host trees are what is compared).
 
 and the exit code, stdout, stderr and the resulting file trees (paths, types, contents, link
 counts of files, symlink targets; never times or inode numbers) are compared with the
@@ -75,9 +78,11 @@ RUNTIMES: tuple[str, ...] = (
     "memory-checked",
     "native-raw",
     "native-checked",
+    "fsspec-raw",
 )
-#: What the suite runs by default (both bindings on memory, raw on native).
-DEFAULT_RUNTIMES: tuple[str, ...] = ("memory-raw", "memory-checked", "native-raw", "native-checked")
+#: What the suite runs by default (both bindings on memory and native, raw on fsspec).
+DEFAULT_RUNTIMES: tuple[str, ...] = ("memory-raw", "memory-checked", "native-raw", "native-checked",
+                                     "fsspec-raw")
 
 #: Files larger than this are compared by digest in tree dumps.
 _INLINE_CONTENT = 4096
@@ -388,6 +393,8 @@ def run_wasifs(case: Case, backend: str, binding: str) -> Outcome:
                 code, stdout, stderr, detail = _run_shared_memory(case, wasm, binding, dumpers)
             elif backend == "native":
                 code, stdout, stderr, detail = _run_native(case, wasm, binding, dumpers, t)
+            elif backend == "fsspec":
+                code, stdout, stderr, detail = _run_shared_fsspec(case, wasm, binding, dumpers, t)
             else:
                 raise ValueError(f"unknown backend {backend!r}")
         except wasmtime.Trap as exc:
@@ -440,12 +447,7 @@ def _run_native(case: Case, wasm: bytes, binding: str,
 
 def _run_shared_memory(case: Case, wasm: bytes, binding: str,
                        dumpers: dict[str, Callable[[], list[Entry]]]) -> _Ran:
-    import wasmtime
-
-    import wasifs
-    from wasifs.api import default_engine, load_module
     from wasifs.backends.memory import MemoryFileSystem
-    from wasifs.errors import GuestTrap, ProcExit
     from wasifs.vfs import Preopen
 
     fs = MemoryFileSystem()
@@ -456,6 +458,36 @@ def _run_shared_memory(case: Case, wasm: bytes, binding: str,
         dumpers[guest_path] = functools.partial(dump_backend, fs, folder)
         preopens.append(Preopen(guest_path, fs, readonly=guest_path in case.readonly,
                                 subdir=folder))
+    return _run_preopens(case, wasm, binding, preopens)
+
+
+def _run_shared_fsspec(case: Case, wasm: bytes, binding: str,
+                       dumpers: dict[str, Callable[[], list[Entry]]], t: Path) -> _Ran:
+    from fsspec.implementations.local import LocalFileSystem
+
+    from wasifs.backends.fsspec import FsspecBackend
+    from wasifs.vfs import Preopen
+
+    preopens = []
+    for i, (guest_path, tree) in enumerate(case.mounts):
+        root = t / f"mount{i}"
+        root.mkdir()
+        make_native_tree(root, tree)
+        dumpers[guest_path] = functools.partial(dump_native, root)
+    fs = FsspecBackend(LocalFileSystem(skip_instance_cache=True), str(t))
+    for i, (guest_path, _) in enumerate(case.mounts):
+        preopens.append(Preopen(guest_path, fs, readonly=guest_path in case.readonly,
+                                subdir=f"mount{i}"))
+    return _run_preopens(case, wasm, binding, preopens)
+
+
+def _run_preopens(case: Case, wasm: bytes, binding: str, preopens: list[Any]) -> _Ran:
+    import wasmtime
+
+    import wasifs
+    from wasifs.api import default_engine, load_module
+    from wasifs.errors import GuestTrap, ProcExit
+
     engine = default_engine()
     module = load_module(wasm, engine)
     store = wasmtime.Store(engine)

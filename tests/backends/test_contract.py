@@ -323,12 +323,22 @@ def test_support_matrix_renders_the_declarations() -> None:
 
 
 def test_docs_support_matrix_is_generated_from_the_declarations() -> None:
-    """docs/backends.md carries the table that support_matrix makes of memory and native."""
+    """docs/backends.md carries the table that support_matrix makes of every backend's
+    declarations."""
     docs = (ROOT / "docs" / "backends.md").read_text(encoding="utf-8")
     begin, end = "<!-- support-matrix: begin -->\n", "<!-- support-matrix: end -->"
     assert begin in docs and end in docs
     committed = docs.split(begin, 1)[1].split(end, 1)[0]
-    generated = support_matrix([TestMemoryBackend, TestNativeBackend])
+    generated = support_matrix([TestMemoryBackend, TestNativeBackend, *_adapter_contracts()])
     assert committed == generated, (
         "docs/backends.md is out of date; put this between the support-matrix markers:\n"
         + generated)
+
+
+def _adapter_contracts() -> list[type[BackendContract]]:
+    """The fsspec adapter's and PyFilesystem2's contract classes (modules imported, not
+    their classes, so pytest does not collect them twice)."""
+    from . import test_fsspec_backend, test_pyfs_backend, test_s3_backend
+
+    return [*test_fsspec_backend.CONTRACTS, *test_pyfs_backend.CONTRACTS,
+            *test_s3_backend.CONTRACTS]

@@ -7,7 +7,11 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 - :class:`MemoryFileSystem`: an isolated in-memory inode tree (the default mount);
 - :class:`NativeFileSystem`: a host directory, confined to it;
 - :class:`HandleFileSystem`: the base class that gives a protocol implementation the fsspec
-  API (the fsspec facade).
+  API (the fsspec facade);
+- :class:`FsspecBackend`: any fsspec filesystem (zip, tar, s3, local, memory, chained URLs)
+  as a backend, the other way round (:mod:`wasifs.backends.fsspec`);
+- :class:`PyfsBackend`: any PyFilesystem2 ``FS`` object as a backend (the ``pyfs`` extra,
+  :mod:`wasifs.backends.pyfs`).
 
 Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
 backend that a distribution registers under the ``wasifs.backends`` entry-point group
@@ -53,8 +57,10 @@ from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dir
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
+    from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
+    from .pyfs import PyfsBackend
 
 __all__ = (
     "Backend",
@@ -85,12 +91,16 @@ __all__ = (
     "set_times_where_supported",
     "relabel",
     "errno_of",
+    "FsspecBackend",
+    "PyfsBackend",
 )
 
 _LAZY = {
     "HandleFileSystem": "._facade",
     "MemoryFileSystem": ".memory",
     "NativeFileSystem": ".native",
+    "FsspecBackend": ".fsspec",
+    "PyfsBackend": ".pyfs",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in

@@ -27,7 +27,8 @@ from typing import Any
 
 from ._protocol import Backend
 
-__all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native")
+__all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native",
+           "open_fsspec", "open_pyfs")
 
 #: The entry-point group that names backends.
 GROUP = "wasifs.backends"
@@ -37,10 +38,10 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-_]*\Z")
 
 def open_memory(location: str, **options: Any) -> Backend:
     """``memory``, ``memory://`` (also ``wasifs-memory``): a new, empty
-    :class:`~wasifs.backends.MemoryFileSystem`."""
+    :class:`~wasifs.backends.MemoryFileSystem`. ``memory://PATH`` (a location) is fsspec's
+    URL: the folder ``PATH`` of fsspec's own memory store, through the fsspec adapter."""
     if location:
-        raise ValueError(f"a memory backend URL takes no location (write 'memory'), got "
-                         f"{location!r} after '://'")
+        return open_fsspec("memory://" + location, **options)
     from .memory import MemoryFileSystem
 
     return MemoryFileSystem(**options)
@@ -62,6 +63,25 @@ def _native(path: str, options: dict[str, Any]) -> Backend:
     return backend
 
 
+def open_fsspec(location: str, **options: Any) -> Backend:
+    """``fsspec://URL``: the fsspec URL ``URL`` (any protocol fsspec knows, chained URLs
+    included) through :class:`~wasifs.backends.fsspec.FsspecBackend`. A URL whose scheme is
+    not a wasifs name but one fsspec knows (``zip://``, ``s3://``, ``zip::s3://`` ...) opens
+    the same way without the prefix."""
+    from .fsspec import open_fsspec as opener
+
+    return opener(location, **options)
+
+
+def open_pyfs(location: str, **options: Any) -> Backend:
+    """``pyfs://FS_URL``: PyFilesystem2's ``fs.open_fs(FS_URL)`` (``pyfs://mem://``,
+    ``pyfs://osfs:///dir``) through :class:`~wasifs.backends.pyfs.PyfsBackend` (the
+    ``pyfs`` extra)."""
+    from .pyfs import open_pyfs as opener
+
+    return opener(location, **options)
+
+
 #: The built-in names, as pyproject.toml declares them (a test keeps the two equal).
 BUILTIN: dict[str, str] = {
     "memory": "wasifs.backends._registry:open_memory",
@@ -69,10 +89,14 @@ BUILTIN: dict[str, str] = {
     "native": "wasifs.backends._registry:open_native",
     "wasifs-native": "wasifs.backends._registry:open_native",
     "file": "wasifs.backends._registry:open_native",
+    "fsspec": "wasifs.backends._registry:open_fsspec",
+    "pyfs": "wasifs.backends._registry:open_pyfs",
 }
 _BUILTIN_OPENERS: dict[str, Callable[..., Backend]] = {
     "wasifs.backends._registry:open_memory": open_memory,
     "wasifs.backends._registry:open_native": open_native,
+    "wasifs.backends._registry:open_fsspec": open_fsspec,
+    "wasifs.backends._registry:open_pyfs": open_pyfs,
 }
 
 
@@ -134,14 +158,22 @@ def open_backend(obj: Any, **options: Any) -> Backend:
       ``"wasifs-memory"``), a new :class:`MemoryFileSystem`; ``"native:///abs/dir"`` (also
       ``wasifs-native://``, ``file://``), that host directory. Third-party backends are
       registered under the ``wasifs.backends`` entry-point group;
+    - a URL of a protocol fsspec knows that is not a wasifs name (``zip://``, ``tar://``,
+      ``s3://``, ``memory://PATH``), or a chained fsspec URL (``zip::s3://bucket/a.zip``):
+      that filesystem through :class:`~wasifs.backends.fsspec.FsspecBackend`, as
+      :func:`fsspec.core.url_to_fs` understands the URL;
+    - an :class:`fsspec.AbstractFileSystem` instance: an
+      :class:`~wasifs.backends.fsspec.FsspecBackend` over it (``options``: ``root=``,
+      ``readonly=`` ...); a PyFilesystem2 ``fs.base.FS`` object: a
+      :class:`~wasifs.backends.pyfs.PyfsBackend` over it;
     - any other ``str`` or ``os.PathLike``: a host directory, as a
       :class:`NativeFileSystem` (write ``"./memory"`` for a host directory called
       ``memory``, as for any registered name).
 
     ``options`` go to the backend's constructor (for example ``readonly=True``). Raises
-    ``TypeError`` for an object that is none of these (an fsspec filesystem that does not
-    implement the protocol included) and ``ValueError`` for a URL of an unknown scheme (the
-    message lists the known ones) or a location its backend refuses.
+    ``TypeError`` for an object that is none of these and ``ValueError`` for a URL of a
+    scheme neither wasifs nor fsspec knows (the message lists the known ones) or a location
+    its backend refuses.
     """
     if isinstance(obj, Backend):
         if options:
@@ -157,15 +189,19 @@ def open_backend(obj: Any, **options: Any) -> Backend:
     if isinstance(obj, str):
         if not obj:
             raise ValueError("open_backend() needs a non-empty path or URL, got ''")
+        if _chained(obj):
+            return open_fsspec(obj, **options)
         scheme, sep, location = obj.partition("://")
         if sep and scheme and "/" not in scheme:
             made = _open(scheme, location, options) if _NAME.match(scheme) else None
+            if made is None and _fsspec_knows(scheme):
+                return open_fsspec(obj, **options)
             if made is None:
                 raise ValueError(
                     f"unsupported backend URL {obj!r}: no backend is registered as "
-                    f"{scheme!r}; the known ones are {', '.join(backend_names())} (others "
-                    f"register under the {GROUP!r} entry-point group), or give a host "
-                    f"directory path")
+                    f"{scheme!r} and fsspec knows no such protocol; the known ones are "
+                    f"{', '.join(backend_names())} and fsspec's protocols (others register "
+                    f"under the {GROUP!r} entry-point group), or give a host directory path")
             return made
         if _NAME.match(obj):
             made = _open(obj, "", options)
@@ -175,9 +211,31 @@ def open_backend(obj: Any, **options: Any) -> Backend:
     kind = type(obj).__module__ + "." + type(obj).__qualname__
     fsspec = sys.modules.get("fsspec")  # an fsspec filesystem exists only once it is imported
     if fsspec is not None and isinstance(obj, fsspec.AbstractFileSystem):
-        raise TypeError(
-            f"{kind} is an fsspec filesystem that does not implement the wasifs Backend "
-            "protocol; mount wasifs.backends.MemoryFileSystem or NativeFileSystem instead")
+        from .fsspec import FsspecBackend
+
+        return FsspecBackend(obj, **options)
+    pyfs = sys.modules.get("fs.base")  # likewise a PyFilesystem2 object
+    if pyfs is not None and isinstance(obj, pyfs.FS):
+        from .pyfs import PyfsBackend
+
+        return PyfsBackend(obj, **options)
     raise TypeError(
-        f"cannot make a backend from {obj!r} ({kind}): expected a Backend instance, a host "
-        "directory (str or os.PathLike) or a URL such as 'memory' or 'native:///dir'")
+        f"cannot make a backend from {obj!r} ({kind}): expected a Backend instance, an "
+        "fsspec or PyFilesystem2 filesystem, a host directory (str or os.PathLike) or a URL "
+        "such as 'memory', 'native:///dir' or 'zip://::/data/a.zip'")
+
+
+def _chained(url: str) -> bool:
+    """Whether ``url`` is a chained fsspec URL (``zip::s3://...``, ``zip://a::file:///x``)
+    whose first level is a protocol fsspec knows."""
+    first, sep, _rest = url.partition("::")
+    if not sep:
+        return False
+    scheme = first.partition("://")[0]
+    return bool(_NAME.match(scheme)) and _fsspec_knows(scheme)
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    from fsspec.registry import known_implementations, registry  # type: ignore[import-untyped]
+
+    return scheme in registry or scheme in known_implementations

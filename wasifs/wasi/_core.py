@@ -702,7 +702,10 @@ class WasiCore:
 
     # ================================================================== fd: state
     def fd_close(self, fd: int) -> int:
-        self.table.remove(fd).close()
+        try:
+            self.table.remove(fd).close()  # the descriptor is gone even when this fails
+        except OSError as exc:  # a backend writing the file back on close
+            raise WasiError(errno_from_exception(exc)) from exc
         return _SUCCESS
 
     def fd_renumber(self, fd: int, to: int) -> int:
