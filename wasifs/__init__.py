@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
+    from .backends.overlay import OverlayFileSystem
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
@@ -43,6 +44,7 @@ __all__ = (
     "LinkError",
     "MemoryFileSystem",
     "NativeFileSystem",
+    "OverlayFileSystem",
     "Path",
     "copy_in",
     "copy_out",
@@ -65,6 +67,7 @@ _LAZY = {
     "GuestTrap": "errors",
     "MemoryFileSystem": "backends.memory",
     "NativeFileSystem": "backends.native",
+    "OverlayFileSystem": "backends.overlay",
     "Path": "path",
     "copy_in": "transfer",
     "copy_out": "transfer",

@@ -6,6 +6,9 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 
 - :class:`MemoryFileSystem`: an isolated in-memory inode tree (the default mount);
 - :class:`NativeFileSystem`: a host directory, confined to it;
+- :class:`OverlayFileSystem`: a writable upper layer over a read-only lower one
+  (copy-on-write, whiteouts; :meth:`~OverlayFileSystem.changes` and
+  :meth:`~OverlayFileSystem.export` give what the guest changed);
 - :class:`HandleFileSystem`: the base class that gives a protocol implementation the fsspec
   API (the fsspec facade).
 
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from ._facade import HandleFileSystem
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
+    from .overlay import Change, ChangeKind, OverlayFileSystem
 
 __all__ = (
     "Backend",
@@ -63,6 +67,9 @@ __all__ = (
     "HandleFileSystem",
     "MemoryFileSystem",
     "NativeFileSystem",
+    "OverlayFileSystem",
+    "Change",
+    "ChangeKind",
     "open_backend",
     "backend_names",
     "GROUP",
@@ -91,6 +98,9 @@ _LAZY = {
     "HandleFileSystem": "._facade",
     "MemoryFileSystem": ".memory",
     "NativeFileSystem": ".native",
+    "OverlayFileSystem": ".overlay",
+    "Change": ".overlay",
+    "ChangeKind": ".overlay",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
@@ -99,6 +109,7 @@ _LAZY = {
 PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
+    "wasifs-overlay": "wasifs.backends.overlay.OverlayFileSystem",
 }
 
 

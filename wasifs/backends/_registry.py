@@ -27,7 +27,8 @@ from typing import Any
 
 from ._protocol import Backend
 
-__all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native")
+__all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native",
+           "open_overlay")
 
 #: The entry-point group that names backends.
 GROUP = "wasifs.backends"
@@ -62,6 +63,19 @@ def _native(path: str, options: dict[str, Any]) -> Backend:
     return backend
 
 
+def open_overlay(location: str, **options: Any) -> Backend:
+    """``overlay://LOWER`` (also ``wasifs-overlay://``): a copy-on-write
+    :class:`~wasifs.backends.OverlayFileSystem` over ``LOWER`` (any URL or host directory
+    :func:`open_backend` takes, opened read-only), with a new memory upper layer unless
+    ``upper=`` says otherwise; ``overlay:///abs/dir`` is over a host directory."""
+    if not location:
+        raise ValueError("an overlay backend URL needs its lower layer: overlay://LOWER, "
+                         "for example overlay:///abs/dir or overlay://native:///abs/dir")
+    from .overlay import OverlayFileSystem
+
+    return OverlayFileSystem(location, **options)
+
+
 #: The built-in names, as pyproject.toml declares them (a test keeps the two equal).
 BUILTIN: dict[str, str] = {
     "memory": "wasifs.backends._registry:open_memory",
@@ -69,10 +83,13 @@ BUILTIN: dict[str, str] = {
     "native": "wasifs.backends._registry:open_native",
     "wasifs-native": "wasifs.backends._registry:open_native",
     "file": "wasifs.backends._registry:open_native",
+    "overlay": "wasifs.backends._registry:open_overlay",
+    "wasifs-overlay": "wasifs.backends._registry:open_overlay",
 }
 _BUILTIN_OPENERS: dict[str, Callable[..., Backend]] = {
     "wasifs.backends._registry:open_memory": open_memory,
     "wasifs.backends._registry:open_native": open_native,
+    "wasifs.backends._registry:open_overlay": open_overlay,
 }
 
 
