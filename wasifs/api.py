@@ -22,7 +22,7 @@ from .backends._protocol import Backend
 from .bind.wasmtime import BindingMode, WasmtimeBinding
 from .errors import GuestTrap, ProcExit, WasifsError
 from .stdio import CaptureSink, Sink, Source, as_sink, as_source
-from .vfs import Preopen
+from .vfs import Preopen, mount_preopens
 from .wasi import WasiCore
 
 __all__ = (
@@ -331,16 +331,11 @@ def _preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]
         return [Preopen("/", MemoryFileSystem())]
     if not isinstance(mounts, Mapping):
         raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
-    out = []
-    for guest_path, spec in mounts.items():
-        if not isinstance(guest_path, str) or not guest_path:
-            raise ValueError(f"mount points must be non-empty strings: {guest_path!r}")
-        readonly = False
-        if isinstance(spec, Mount):
-            readonly = spec.readonly
-            spec = spec.source
-        out.append(Preopen(guest_path, open_backend(spec), readonly=readonly))
-    return out
+    # the mount table (order, normalised and nested mount points): wasifs.vfs._mounts
+    return mount_preopens(
+        (guest_path, spec.source, spec.readonly) if isinstance(spec, Mount)
+        else (guest_path, spec, False)
+        for guest_path, spec in mounts.items())
 
 
 class WasiHost:
