@@ -56,9 +56,11 @@ def test_bad_mount_points_are_refused(bad: str) -> None:
         wasifs.run(compile_c(CLI_TOOL.read_text()), args=["t", "args"], mounts={bad: "memory"})
 
 
-def test_a_mount_point_must_be_a_string() -> None:
+def test_a_mount_point_must_be_a_string_and_a_backend() -> None:
     with pytest.raises(TypeError, match="must be a str"):
-        mount_preopens([(b"/data", "memory", False)])  # type: ignore[list-item]
+        mount_preopens([(b"/data", MemoryFileSystem(), False)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="needs a Backend"):
+        mount_preopens([("/data", "memory", False)])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize("pair", [("/data", "data/"), ("/", "."), ("/x/y", "./x//y/")])
@@ -79,8 +81,9 @@ def test_preopens_keep_the_order_given_and_their_flags() -> None:
 
 
 def test_find_preopen_applies_wasi_libc_rule() -> None:
-    top, data, cache = mount_preopens([("/", "memory", False), ("/data", "memory", False),
-                                       ("/data/cache", "memory", False)])
+    top, data, cache = mount_preopens([("/", MemoryFileSystem(), False),
+                                       ("/data", MemoryFileSystem(), False),
+                                       ("/data/cache", MemoryFileSystem(), False)])
     table = [top, data, cache]
     assert find_preopen(table, "/data/cache/x") == (cache, "x")
     assert find_preopen(table, "/data/cachex") == (data, "cachex")
@@ -90,7 +93,7 @@ def test_find_preopen_applies_wasi_libc_rule() -> None:
     assert find_preopen(table, "/data/../x") == (data, "../x")  # an escape: refused there
     assert find_preopen([data], "/other") is None
     # between two preopens of one prefix the later one wins (as wasi-libc reads them)
-    again = mount_preopens([("/data", "memory", False)])[0]
+    again = mount_preopens([("/data", MemoryFileSystem(), False)])[0]
     assert find_preopen([data, again], "/data/x") == (again, "x")
 
 

@@ -333,8 +333,8 @@ def _preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]
         raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
     # the mount table (order, normalised and nested mount points): wasifs.vfs._mounts
     return mount_preopens(
-        (guest_path, spec.source, spec.readonly) if isinstance(spec, Mount)
-        else (guest_path, spec, False)
+        (guest_path, open_backend(spec.source), spec.readonly) if isinstance(spec, Mount)
+        else (guest_path, open_backend(spec), False)
         for guest_path, spec in mounts.items())
 
 

@@ -323,12 +323,18 @@ def test_support_matrix_renders_the_declarations() -> None:
 
 
 def test_docs_support_matrix_is_generated_from_the_declarations() -> None:
-    """docs/backends.md carries the table that support_matrix makes of memory and native."""
+    """docs/backends.md carries the table that support_matrix makes of every backend's
+    contract class."""
     docs = (ROOT / "docs" / "backends.md").read_text(encoding="utf-8")
     begin, end = "<!-- support-matrix: begin -->\n", "<!-- support-matrix: end -->"
     assert begin in docs and end in docs
     committed = docs.split(begin, 1)[1].split(end, 1)[0]
-    generated = support_matrix([TestMemoryBackend, TestNativeBackend])
+    from .test_overlay import TestOverlayBackend as Overlay
+    from .test_overlay import TestOverlayNativeLower as OverlayNativeLower
+    from .test_overlay import TestOverlayNativeUpper as OverlayNativeUpper
+
+    generated = support_matrix([TestMemoryBackend, TestNativeBackend, Overlay,
+                                OverlayNativeLower, OverlayNativeUpper])
     assert committed == generated, (
         "docs/backends.md is out of date; put this between the support-matrix markers:\n"
         + generated)

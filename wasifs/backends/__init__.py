@@ -67,9 +67,6 @@ __all__ = (
     "HandleFileSystem",
     "MemoryFileSystem",
     "NativeFileSystem",
-    "OverlayFileSystem",
-    "Change",
-    "ChangeKind",
     "open_backend",
     "backend_names",
     "GROUP",
@@ -92,6 +89,9 @@ __all__ = (
     "set_times_where_supported",
     "relabel",
     "errno_of",
+    "OverlayFileSystem",
+    "Change",
+    "ChangeKind",
 )
 
 _LAZY = {

@@ -280,6 +280,7 @@ class OverlayFileSystem(HandleFileSystem):
         #: lower inode -> names of it the overlay hides (deleted, replaced)
         self._hidden: dict[int, int] = {}
         self._index: Any = None
+        self._no_index = False  # the upper layer cannot make hard links
         self._dirs: dict[int, _Dir] = {}
         self._files: dict[int, _File] = {}
         self._lower_root = self.lower.root()
@@ -682,7 +683,8 @@ class OverlayFileSystem(HandleFileSystem):
                     raise
                 st = U.lstat(up, name)
                 if lst.nlink > 1:
-                    self._index_add(up, name, lst, st)
+                    self._index_add(up, name, lst, st,
+                                    lst.nlink - 1 - self._hidden.get(lst.ino, 0))
             else:
                 raise _error(errno.EPERM, name)  # a FIFO, socket or device: not copied
         self._origin[st.ino] = e.ino
@@ -718,26 +720,39 @@ class OverlayFileSystem(HandleFileSystem):
         except OSError:
             pass
 
-    def _index_add(self, up: Any, name: str, lst: Stat, st: Stat) -> None:
+    def _index_add(self, up: Any, name: str, lst: Stat, st: Stat, left: int) -> bool:
         """Keep a copied-up lower file with several names in the index (when the upper layer
-        can make hard links), so its other names find the copy."""
+        can make hard links), so its other names find the copy; ``left`` of its lower names
+        are still to find it. Returns whether it is in the index."""
         U = self.upper
+        if self._no_index:
+            return False
+        root = self._root.upper
+        made = False
         try:
             if self._index is None:
-                root = self._root.upper
                 with self._times_kept(root):
                     try:
                         U.mkdir(root, INDEX_DIR, 0o700)
+                        made = True
                     except FileExistsError:
                         pass
                 self._index = U.opendir(root, INDEX_DIR)
             U.link(up, name, self._index, str(lst.ino))
         except OSError as exc:
-            if exc.errno in _NO_LINKS:
-                return  # the names part ways, each with its own copy
-            raise
+            if exc.errno not in _NO_LINKS:
+                raise
+            # no hard links in the upper layer: the names part ways, each with its own copy
+            self._no_index = True
+            if made:
+                U.close(self._index)
+                self._index = None
+                with self._times_kept(root):
+                    U.rmdir(root, INDEX_DIR)
+            return False
         self._indexed[st.ino] = lst.ino
-        self._pending[lst.ino] = lst.nlink - 1 - self._hidden.get(lst.ino, 0)
+        self._pending[lst.ino] = left
+        return True
 
     def _whiteout(self, up: Any, name: str) -> None:
         U = self.upper
@@ -1064,15 +1079,21 @@ class OverlayFileSystem(HandleFileSystem):
                         return
             except FileNotFoundError:
                 pass  # its directory is gone: nameless
+        # Nameless (its name was deleted while it was open): a copy of its own, held by the
+        # index when other lower names of it are still there (they then find the copy).
         root = self._root.upper
         tmp = self._tmp_name()
         lst = self.lower.fstat(node.h)
+        left = lst.nlink - self._hidden.get(lst.ino, 0)
         fout = U.open_file(root, tmp, read=True, write=True, create=True, exclusive=True,
                            mode=lst.mode & 0o7777)
         try:
-            pump(backend_reader(self.lower, node.h), backend_writer(U, fout))
-            set_times_where_supported(U.fset_times, fout, lst)
             with self._times_kept(root):
+                pump(backend_reader(self.lower, node.h), backend_writer(U, fout))
+                set_times_where_supported(U.fset_times, fout, lst)
+                st = U.fstat(fout)
+                if left > 0 and self._index_add(root, tmp, lst, st, left):
+                    self._origin[st.ino] = node.ino
                 U.unlink(root, tmp)
         except BaseException:
             U.close(fout)

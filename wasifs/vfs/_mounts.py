@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
 
-from ..backends import open_backend
+from ..backends._protocol import Backend
 from ._table import Preopen
 
 __all__ = ("normalize_mount_point", "libc_prefix", "mount_preopens", "find_preopen",
@@ -61,17 +60,21 @@ def libc_prefix(point: str) -> str:
     return "" if point in ("/", ".") else point.lstrip("/")
 
 
-def mount_preopens(mounts: Iterable[tuple[str, Any, bool]]) -> list[Preopen]:
-    """The preopens of a run, in the order given: one per ``(guest_path, source, readonly)``,
-    where ``source`` is a backend or anything :func:`~wasifs.backends.open_backend` takes.
+def mount_preopens(mounts: Iterable[tuple[str, Backend, bool]]) -> list[Preopen]:
+    """The preopens of a run, in the order given: one per ``(guest_path, backend,
+    readonly)`` (open a URL or host directory with :func:`~wasifs.backends.open_backend`
+    first: the VFS layer speaks only the backend protocol).
 
     Mount points are normalised (:func:`normalize_mount_point`) and may nest; two that the
     guest's libc would take for the same directory are a ``ValueError`` naming both.
     """
     seen: dict[str, str] = {}
     out: list[Preopen] = []
-    for guest_path, source, readonly in mounts:
+    for guest_path, backend, readonly in mounts:
         point = normalize_mount_point(guest_path)
+        if not isinstance(backend, Backend):
+            raise TypeError(f"the mount at {guest_path!r} needs a Backend, got {backend!r}: "
+                            "open it with wasifs.backends.open_backend()")
         key = libc_prefix(point)
         first = seen.get(key)
         if first is not None:
@@ -79,7 +82,7 @@ def mount_preopens(mounts: Iterable[tuple[str, Any, bool]]) -> list[Preopen]:
                 f"mount points {first!r} and {guest_path!r} are the same directory to the "
                 "guest (its libc would only ever use the second): mount one filesystem there")
         seen[key] = guest_path
-        out.append(Preopen(point, open_backend(source), readonly=bool(readonly)))
+        out.append(Preopen(point, backend, readonly=bool(readonly)))
     return out
 
 
