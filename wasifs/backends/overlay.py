@@ -78,6 +78,7 @@ import itertools
 import os
 import stat as _stat
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -103,6 +104,11 @@ _UPPER_BIT = 1 << 63
 _MASK = _UPPER_BIT - 1
 
 _UP, _LO, _IX = 0, 1, 2  # where an entry lives: upper, lower, upper through the index
+
+#: Directories kept with their layer handles after their last handle is closed (a guest
+#: resolves every path from a preopen, so the same few directories are opened again and
+#: again): at most this many, the least recently used given back first.
+_IDLE = 32
 
 #: st_dev numbers of overlays: "ovly" in the high half, a serial in the low one.
 _DEVICES = itertools.count((0x6F766C79 << 32) + 1)
@@ -174,13 +180,14 @@ class _Entry(NamedTuple):
 class _Dir:
     """A directory of the overlay, shared by every handle on it (the handle is the node).
 
-    A node exists while it has handles (``opens``) or nodes below it (``kids``: directories
-    and open files whose parent it is); it holds layer handles only while it has handles of
-    its own, so a deep chain of ancestors costs memory, never host descriptors.
+    A node exists while it has handles (``opens``), nodes below it (``kids``: directories
+    and open files whose parent it is) or a place among the last :data:`_IDLE` directories
+    used; it holds layer handles only while it has handles of its own or that place, so a
+    deep chain of ancestors costs memory, never host descriptors.
     """
 
     __slots__ = ("parent", "name", "ino", "has_upper", "upper", "lower", "lower_kind",
-                 "redirect", "opens", "kids", "removed")
+                 "redirect", "opens", "kids", "removed", "live", "names", "wh")
 
     def __init__(self, parent: _Dir | None, name: str, ino: int) -> None:
         self.parent = parent
@@ -196,6 +203,12 @@ class _Dir:
         self.opens = 0
         self.kids = 0
         self.removed = False
+        #: whether it holds its layer handles (while open, and a while after: _IDLE)
+        self.live = False
+        #: the upper directory's entries (guest names) and whiteouts (the names they hide),
+        #: read once while live and kept up to date by every change made through the node
+        self.names: set[str] | None = None
+        self.wh: set[str] | None = None
 
     def __repr__(self) -> str:
         return (f"<overlay dir {self.name!r} ino={self.ino:#x} upper={self.has_upper} "
@@ -282,6 +295,7 @@ class OverlayFileSystem(HandleFileSystem):
         self._index: Any = None
         self._no_index = False  # the upper layer cannot make hard links
         self._dirs: dict[int, _Dir] = {}
+        self._idle: OrderedDict[int, _Dir] = OrderedDict()
         self._files: dict[int, _File] = {}
         self._lower_root = self.lower.root()
         upper_root = self.upper.root()
@@ -291,6 +305,7 @@ class OverlayFileSystem(HandleFileSystem):
         root.lower = self._lower_root
         root.lower_kind = _NATURAL
         root.opens = 1  # the overlay's own
+        root.live = True
         self._root = root
         self._dirs[root.ino] = root
         self._resume()
@@ -353,24 +368,17 @@ class OverlayFileSystem(HandleFileSystem):
     # --- looking up -----------------------------------------------------------------------
     def _lookup(self, d: _Dir, name: str) -> _Entry | None:
         """The merged entry ``name`` of the open directory ``d``, or None."""
-        if d.removed or _reserved(name):
+        if d.removed or name.startswith(WHITEOUT_PREFIX):
             return None
         up = d.upper
         if up is not None:
-            U = self.upper
-            try:
-                st = U.lstat(up, name)
-            except FileNotFoundError:
-                pass
-            else:
+            names = d.names
+            if names is None:
+                names = self._load_names(d)
+            if name in names:
+                st = self.upper.lstat(up, name)
                 return _Entry(_UP, st, self._upper_ino(st.ino))
-            if d.lower is None:
-                return None
-            try:
-                U.lstat(up, WHITEOUT_PREFIX + name)
-            except FileNotFoundError:
-                pass
-            else:
+            if d.lower is None or name in d.wh:  # type: ignore[operator]
                 return None
         lower = d.lower
         if lower is None:
@@ -387,6 +395,28 @@ class OverlayFileSystem(HandleFileSystem):
             else:
                 return _Entry(_IX, ist, st.ino & _MASK)
         return _Entry(_LO, st, st.ino & _MASK)
+
+    def _load_names(self, d: _Dir) -> set[str]:
+        names: set[str] = set()
+        wh: set[str] = set()
+        for entry in self.upper.listdir(d.upper):
+            name = entry.name
+            if not name.startswith(WHITEOUT_PREFIX):
+                names.add(name)
+            elif not name.startswith(".wh..wh."):
+                wh.add(name[4:])
+        d.names, d.wh = names, wh
+        return names
+
+    def _named(self, d: _Dir | None, name: str) -> None:
+        """``name`` was made in the upper directory of ``d``."""
+        if d is not None and d.names is not None:
+            d.names.add(name)
+
+    def _unnamed_upper(self, d: _Dir, name: str) -> None:
+        """``name`` was removed from the upper directory of ``d``."""
+        if d.names is not None:
+            d.names.discard(name)
 
     def _lower_has(self, d: _Dir, name: str) -> Stat | None:
         """The lower entry ``name`` below ``d``'s lower part (hidden or not), or None."""
@@ -459,6 +489,7 @@ class OverlayFileSystem(HandleFileSystem):
 
     def _attach(self, node: _Dir, parent: _Dir, name: str, e: _Entry, fresh: bool) -> None:
         """Open the layer handles of ``node`` (a directory ``name`` of the open ``parent``)."""
+        node.live = True
         if e.layer == _UP:
             node.has_upper = True
             node.upper = self.upper.opendir(parent.upper, name)
@@ -493,7 +524,7 @@ class OverlayFileSystem(HandleFileSystem):
             parent.kids += 1
             self._dirs[e.ino] = node
         assert node is not None
-        if node.opens == 0:
+        if not node.live:
             try:
                 self._attach(node, parent, name, e, fresh)
             except BaseException:
@@ -501,10 +532,15 @@ class OverlayFileSystem(HandleFileSystem):
                 if node.opens == 0:
                     self._forget_dir(node)
                 raise
+        elif node.opens == 0:
+            self._idle.pop(id(node), None)
         node.opens += 1
         return node
 
     def _release_dir(self, node: _Dir) -> None:
+        node.live = False
+        node.names = node.wh = None
+        self._idle.pop(id(node), None)
         if node.upper is not None:
             self.upper.close(node.upper)
             node.upper = None
@@ -512,10 +548,23 @@ class OverlayFileSystem(HandleFileSystem):
             self.lower.close(node.lower)
             node.lower = None
 
+    def _idle_dir(self, node: _Dir) -> None:
+        """The last handle on ``node`` was closed: keep it live a while (see _IDLE)."""
+        if node.removed or node.parent is None:
+            self._release_dir(node)
+            self._forget_dir(node)
+            return
+        idle = self._idle
+        idle[id(node)] = node
+        while len(idle) > _IDLE:
+            _, old = idle.popitem(last=False)
+            self._release_dir(old)
+            self._forget_dir(old)
+
     def _forget_dir(self, node: _Dir | None) -> None:
         """Drop nodes that nothing holds any more, from ``node`` up."""
         while node is not None and node.opens == 0 and node.kids == 0 and \
-                node.parent is not None:
+                not node.live and node.parent is not None:
             if self._dirs.get(node.ino) is node:
                 del self._dirs[node.ino]
             parent = node.parent
@@ -539,7 +588,7 @@ class OverlayFileSystem(HandleFileSystem):
         it has none): reopened from its nearest open ancestor down, one level at a time."""
         chain: list[_Dir] = []
         n: _Dir | None = node
-        while n is not None and n.opens == 0:
+        while n is not None and not n.live:
             chain.append(n)
             n = n.parent
         held: _Dir | None = None
@@ -607,6 +656,7 @@ class OverlayFileSystem(HandleFileSystem):
                         U.mkdir(uh, m.name, lst.mode & 0o7777)
                         nuh = U.opendir(uh, m.name)
                         set_times_where_supported(U.fset_times, nuh, lst)
+                    self._named(m.parent, m.name)
                     m.has_upper = True
                     self._origin[U.fstat(nuh).ino] = m.ino
                 else:
@@ -624,7 +674,7 @@ class OverlayFileSystem(HandleFileSystem):
                     U.close(uh)
                 if l_owned:
                     L.close(lh)
-                if m.opens > 0 and m.upper is None:
+                if m.live and m.upper is None:
                     m.upper = nuh
                     uh, u_owned = nuh, False
                 else:
@@ -648,6 +698,7 @@ class OverlayFileSystem(HandleFileSystem):
             lower_ino = self._indexed.get(e.st.ino, e.st.ino)
             with self._times_kept(up):
                 U.link(self._index, str(lower_ino), up, name)
+            self._named(d, name)
             left = self._pending.get(lower_ino, 0)
             if left > 0:
                 self._pending[lower_ino] = left - 1
@@ -672,6 +723,7 @@ class OverlayFileSystem(HandleFileSystem):
                 except BaseException:
                     self._discard(up, tmp)
                     raise
+                self._named(d, name)
                 st = U.lstat(up, name)
             elif kind == _S_IFREG:
                 tmp = self._tmp_name()
@@ -681,6 +733,7 @@ class OverlayFileSystem(HandleFileSystem):
                 except BaseException:
                     self._discard(up, tmp)
                     raise
+                self._named(d, name)
                 st = U.lstat(up, name)
                 if lst.nlink > 1:
                     self._index_add(up, name, lst, st,
@@ -754,10 +807,13 @@ class OverlayFileSystem(HandleFileSystem):
         self._pending[lst.ino] = left
         return True
 
-    def _whiteout(self, up: Any, name: str) -> None:
+    def _whiteout(self, d: _Dir, name: str) -> None:
+        """Hide the lower ``name`` of ``d`` (which has its upper part)."""
         U = self.upper
+        if d.wh is not None:
+            d.wh.add(name)
         try:
-            handle = U.open_file(up, WHITEOUT_PREFIX + name, read=False, write=True,
+            handle = U.open_file(d.upper, WHITEOUT_PREFIX + name, read=False, write=True,
                                  create=True, exclusive=True, mode=0o600)
         except FileExistsError:
             return
@@ -766,6 +822,10 @@ class OverlayFileSystem(HandleFileSystem):
     def _unwhiteout(self, d: _Dir, name: str) -> bool:
         """Remove the whiteout of ``name`` in ``d`` (which has its upper part); returns
         whether there was one."""
+        if d.wh is not None:
+            if name not in d.wh:
+                return False
+            d.wh.discard(name)
         try:
             self.upper.unlink(d.upper, WHITEOUT_PREFIX + name)
         except FileNotFoundError:
@@ -819,9 +879,11 @@ class OverlayFileSystem(HandleFileSystem):
                                "/".join(old_path).encode("utf-8", "surrogateescape"))
             node.lower_kind, node.redirect = _REDIRECT, old_path
 
-    def _clear_markers(self, up: Any) -> None:
-        """Remove the bookkeeping files of an upper directory that is empty to the guest."""
+    def _clear_markers(self, d: _Dir) -> None:
+        """Remove the bookkeeping files of ``d``'s upper directory (empty to the guest)."""
         U = self.upper
+        up = d.upper
+        d.names = d.wh = None
         for entry in U.listdir(up):
             if _reserved(entry.name):
                 U.unlink(up, entry.name)
@@ -883,6 +945,7 @@ class OverlayFileSystem(HandleFileSystem):
                 U = self.upper
                 h = U.open_file(up, name, read=True, write=True, create=True,
                                 exclusive=True, mode=mode & 0o7777 & ~self.umask)
+                self._named(dir, name)
                 self._unwhiteout(dir, name)
                 return self._file_node(_UP, h, self._upper_ino(U.fstat(h).ino), True, dir,
                                        name)
@@ -959,8 +1022,7 @@ class OverlayFileSystem(HandleFileSystem):
                     return
                 handle.opens -= 1
                 if handle.opens == 0:
-                    self._release_dir(handle)
-                    self._forget_dir(handle)
+                    self._idle_dir(handle)
                 return
             if type(handle) is not _File or handle.opens <= 0:
                 return
@@ -1015,6 +1077,13 @@ class OverlayFileSystem(HandleFileSystem):
         then the upper layer's own, in its order."""
         if dir.removed:
             return []
+        if dir.upper is None and dir.lower is not None:  # lower only: its listing as it is
+            listed = self.lower.listdir(dir.lower)
+            for entry in listed:
+                if entry.ino > _MASK or entry.name.startswith(WHITEOUT_PREFIX):
+                    break
+            else:
+                return listed
         upper: dict[str, DirEntry] = {}
         whiteouts: set[str] = set()
         if dir.upper is not None:
@@ -1148,6 +1217,7 @@ class OverlayFileSystem(HandleFileSystem):
             up = self._upper_dir(dir)
             U = self.upper
             U.mkdir(up, name, mode & 0o7777 & ~self.umask)
+            self._named(dir, name)
             if self._unwhiteout(dir, name):
                 st = self._lower_has(dir, name)
                 if st is not None and st.mode & _S_IFMT == _S_IFDIR:
@@ -1170,17 +1240,21 @@ class OverlayFileSystem(HandleFileSystem):
                     raise _error(errno.ENOTEMPTY, name)
                 up = self._upper_dir(dir)
                 if e.layer == _UP:
-                    self._clear_markers(child.upper)
+                    self._clear_markers(child)
                     self.upper.rmdir(up, name)
+                    self._unnamed_upper(dir, name)
                     self._origin.pop(e.st.ino, None)
                 if self._lower_has(dir, name) is not None:
-                    self._whiteout(up, name)
+                    self._whiteout(dir, name)
                 self._remove_node(child)
 
     def _remove_node(self, node: _Dir) -> None:
         node.removed = True
         if self._dirs.get(node.ino) is node:
             del self._dirs[node.ino]
+        if node.opens == 0:
+            self._release_dir(node)
+            self._forget_dir(node)
 
     def unlink(self, dir: _Dir, name: str) -> None:
         with self._lock:
@@ -1193,11 +1267,12 @@ class OverlayFileSystem(HandleFileSystem):
             up = self._upper_dir(dir)
             if e.layer == _UP:
                 self.upper.unlink(up, name)
+                self._unnamed_upper(dir, name)
                 self._forget_upper(e.st)
             else:
                 self._hide(e)
             if self._lower_has(dir, name) is not None:
-                self._whiteout(up, name)
+                self._whiteout(dir, name)
             self._unnamed(dir, name, e)
 
     def _hide(self, e: _Entry) -> None:
@@ -1262,7 +1337,7 @@ class OverlayFileSystem(HandleFileSystem):
                 if self.listdir(child):
                     raise _error(errno.ENOTEMPTY, dst)
                 if child.upper is not None:
-                    self._clear_markers(child.upper)
+                    self._clear_markers(child)
                 self._remove_node(child)
         else:
             self._hide(t)
@@ -1273,13 +1348,15 @@ class OverlayFileSystem(HandleFileSystem):
         U = self.upper
         sup, dup = src_dir.upper, dst_dir.upper
         U.rename(sup, src, dup, dst)
+        self._unnamed_upper(src_dir, src)
+        self._named(dst_dir, dst)
         if t is not None:
             if t.layer == _UP:
                 self._forget_upper(t.st)
             self._unnamed(dst_dir, dst, t)
         self._unwhiteout(dst_dir, dst)
         if self._lower_has(src_dir, src) is not None:
-            self._whiteout(sup, src)
+            self._whiteout(src_dir, src)
 
     def _rename_entry(self, src_dir: _Dir, src: str, s: _Entry, dst_dir: _Dir, dst: str,
                       t: _Entry | None) -> None:
@@ -1322,6 +1399,7 @@ class OverlayFileSystem(HandleFileSystem):
             dup = self._upper_dir(dst_dir)
             s = self._copy_up(src_dir, src, s)
             self.upper.link(src_dir.upper, src, dup, dst)
+            self._named(dst_dir, dst)
             self._unwhiteout(dst_dir, dst)
 
     def symlink(self, target: str, dir: _Dir, name: str) -> None:
@@ -1334,6 +1412,7 @@ class OverlayFileSystem(HandleFileSystem):
                 raise _error(errno.ENOENT, name)
             up = self._upper_dir(dir)
             self.upper.symlink(target, up, name)
+            self._named(dir, name)
             self._unwhiteout(dir, name)
 
     # --- changes ------------------------------------------------------------------------
