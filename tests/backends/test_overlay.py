@@ -11,6 +11,8 @@ import hashlib
 import os
 import random
 import stat
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -926,3 +928,49 @@ def test_differential_on_host_layers(layers: str, tmp_path: Path) -> None:
         upper = NativeFileSystem(base / "upper") if "upper" in layers or "both" in layers \
             else None
         differential(100 + seed, 300, lower, upper)
+
+
+# --- deep trees, few descriptors ------------------------------------------------------------
+DEEP_SCRIPT = r"""
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+sys.path.insert(0, sys.argv[2])
+from test_deep_trees import build_deep, deep_path
+from wasifs.backends import ChangeKind, NativeFileSystem, OverlayFileSystem
+from wasifs.path import Path
+from wasifs.transfer import snapshot
+
+base, depth = sys.argv[1], int(sys.argv[3])
+build_deep(NativeFileSystem(base + "/lower"), depth)
+ov = OverlayFileSystem(NativeFileSystem(base + "/lower", readonly=True),
+                       NativeFileSystem(base + "/upper"))
+assert len(list(Path(ov).walk())) == depth + 1
+bottom = deep_path(depth)
+Path(ov, bottom + "/new").write_text("at the bottom")   # copies every level up
+Path(ov, bottom + "/f").write_text("changed")
+Path(ov, "/d/d/f").unlink()
+assert Path(ov, bottom + "/new").read_text() == "at the bottom"
+assert len(snapshot(Path(ov, "/d"))) == 2 * depth - 1
+changes = {(c.kind, c.path) for c in ov.changes()}
+assert changes == {(ChangeKind.ADDED, bottom + "/new"), (ChangeKind.CHANGED, bottom + "/f"),
+                   (ChangeKind.DELETED, "/d/d/f")}, changes
+assert len(ov.export(base + "/layer")) == 3
+assert open(base + "/layer" + bottom + "/new").read() == "at the bottom"
+assert os.path.exists(base + "/layer/d/d/.wh.f")
+assert not os.path.exists(base + "/lower" + bottom + "/new")
+assert open(base + "/lower" + bottom + "/f").read() == str(depth)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_deep_trees_on_host_layers_with_few_descriptors(tmp_path: Path) -> None:
+    """1,500 levels in a host-directory lower layer, a host-directory upper layer, at most
+    256 descriptors (an open merged directory holds one in each layer): a walk, a copy-up of
+    every level, the changes and their export keep a bounded number of descriptors open."""
+    (tmp_path / "lower").mkdir()
+    (tmp_path / "upper").mkdir()
+    r = subprocess.run([sys.executable, "-c", DEEP_SCRIPT, str(tmp_path), str(ROOT / "tests"),
+                        "1500"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert r.stdout.strip() == "ok"

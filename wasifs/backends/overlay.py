@@ -108,7 +108,7 @@ _UP, _LO, _IX = 0, 1, 2  # where an entry lives: upper, lower, upper through the
 #: Directories kept with their layer handles after their last handle is closed (a guest
 #: resolves every path from a preopen, so the same few directories are opened again and
 #: again): at most this many, the least recently used given back first.
-_IDLE = 32
+_IDLE = 16
 
 #: st_dev numbers of overlays: "ovly" in the high half, a serial in the low one.
 _DEVICES = itertools.count((0x6F766C79 << 32) + 1)
@@ -1418,23 +1418,23 @@ class OverlayFileSystem(HandleFileSystem):
     # --- changes ------------------------------------------------------------------------
     def changes(self) -> list[Change]:
         """What the overlay's view differs in from the lower layer, path by path (see
-        :class:`Change`): depth first, a directory before its entries, deletions in a
-        directory before the rest, each directory's entries in listing order."""
-        return [change for change, _node in self._diff()]
+        :class:`Change`): a directory's deletions, then its other changes in listing order,
+        then those inside its subdirectories, each before the next subdirectory."""
+        return [change for change, _d, _name, _path in self._diff() if change is not None]
 
-    def _diff(self) -> Iterator[tuple[Change, tuple[_Dir, str] | None]]:
-        """(change, (the directory holding it, its name) unless deleted), walking the
-        overlay and the lower layer side by side; a subtree the upper layer has nothing of
-        is not entered."""
+    def _diff(self) -> Iterator[tuple[Change | None, _Dir, str, str]]:
+        """``(change, d, name, path)``: a change of the entry ``name`` of the open overlay
+        directory ``d`` (at ``path``), or ``(None, d, "", path)`` on entering ``d``. The
+        overlay and the lower layer are walked side by side; a subtree the upper layer has
+        nothing of is not entered. Handles stay bounded whatever the depth."""
         L = self.lower
-        root = self.root()
-        lroot = L.root()
-        # (overlay dir, lower dir at the same path or None, path, owned)
-        stack: list[tuple[_Dir, Any, str]] = [(root, lroot, "")]
+        # (overlay dir, lower dir at the same path or None, path)
+        stack: list[tuple[_Dir, Any, str]] = [(self.root(), L.root(), "")]
         try:
             while stack:
                 d, ld, path = stack.pop()
                 try:
+                    yield None, d, "", path
                     yield from self._diff_dir(d, ld, path, stack)
                 finally:
                     self.close(d)
@@ -1446,9 +1446,8 @@ class OverlayFileSystem(HandleFileSystem):
                 if ld is not None:
                     L.close(ld)
 
-    def _diff_dir(self, d: _Dir, ld: Any, path: str,
-                  stack: list[tuple[_Dir, Any, str]]
-                  ) -> Iterator[tuple[Change, tuple[_Dir, str] | None]]:
+    def _diff_dir(self, d: _Dir, ld: Any, path: str, stack: list[tuple[_Dir, Any, str]]
+                  ) -> Iterator[tuple[Change | None, _Dir, str, str]]:
         L = self.lower
         merged = self.listdir(d)
         names = {entry.name for entry in merged}
@@ -1460,46 +1459,48 @@ class OverlayFileSystem(HandleFileSystem):
                 lower.add(entry.name)
                 if entry.name not in names:
                     st = L.lstat(ld, entry.name)
-                    yield Change(ChangeKind.DELETED, f"{path}/{entry.name}",
-                                 _type_name(st.mode)), None
+                    yield (Change(ChangeKind.DELETED, f"{path}/{entry.name}",
+                                  _type_name(st.mode)), d, entry.name, path)
         # whether an entry from the lower layer is the lower entry of its path
         native = d.lower is not None and ld is not None and L.same(d.lower, ld)
         subdirs: list[tuple[_Dir, Any, str]] = []
-        for entry in merged:
-            name = entry.name
-            full = f"{path}/{name}"
-            e = self._lookup(d, name)
-            if e is None:  # pragma: no cover - listed a moment ago
-                continue
-            kind = e.st.mode & _S_IFMT
-            lst = L.lstat(ld, name) if name in lower else None
-            if lst is None or lst.mode & _S_IFMT != kind:
-                what = ChangeKind.ADDED if lst is None else ChangeKind.CHANGED
-                yield Change(what, full, _type_name(e.st.mode)), (d, name)
+        try:
+            for entry in merged:
+                name = entry.name
+                full = f"{path}/{name}"
+                e = self._lookup(d, name)
+                if e is None:  # pragma: no cover - listed a moment ago
+                    continue
+                kind = e.st.mode & _S_IFMT
+                lst = L.lstat(ld, name) if name in lower else None
+                if lst is None or lst.mode & _S_IFMT != kind:
+                    what = ChangeKind.ADDED if lst is None else ChangeKind.CHANGED
+                    yield Change(what, full, _type_name(e.st.mode)), d, name, path
+                    if kind == _S_IFDIR:
+                        subdirs.append((self._open_dir(d, name, e), None, full))
+                    continue
+                if e.layer == _LO and native:
+                    continue  # the lower entry itself: unchanged, and so is all below it
                 if kind == _S_IFDIR:
-                    subdirs.append((self._open_dir(d, name, e), None, full))
-                continue
-            if e.layer == _LO and native:
-                continue  # the lower entry itself: unchanged, and so is all below it
-            if kind == _S_IFDIR:
-                if (lst.mode ^ e.st.mode) & 0o7777:
-                    yield Change(ChangeKind.CHANGED, full, "dir"), (d, name)
-                child = self._open_dir(d, name, e)
-                try:
-                    lchild = L.opendir(ld, name)
-                except BaseException:
-                    self.close(child)
-                    raise
-                subdirs.append((child, lchild, full))
-            elif kind == _S_IFLNK:
-                if self.readlink(d, name) != L.readlink(ld, name):
-                    yield Change(ChangeKind.CHANGED, full, "symlink"), (d, name)
-            elif kind == _S_IFREG:
-                if self._file_differs(d, name, e.st, ld, lst):
-                    yield Change(ChangeKind.CHANGED, full, "file"), (d, name)
-            elif (lst.mode ^ e.st.mode) & 0o7777:
-                yield Change(ChangeKind.CHANGED, full, "other"), (d, name)
-        stack.extend(reversed(subdirs))
+                    if (lst.mode ^ e.st.mode) & 0o7777:
+                        yield Change(ChangeKind.CHANGED, full, "dir"), d, name, path
+                    child = self._open_dir(d, name, e)
+                    try:
+                        lchild = L.opendir(ld, name)
+                    except BaseException:
+                        self.close(child)
+                        raise
+                    subdirs.append((child, lchild, full))
+                elif kind == _S_IFLNK:
+                    if self.readlink(d, name) != L.readlink(ld, name):
+                        yield Change(ChangeKind.CHANGED, full, "symlink"), d, name, path
+                elif kind == _S_IFREG:
+                    if self._file_differs(d, name, e.st, ld, lst):
+                        yield Change(ChangeKind.CHANGED, full, "file"), d, name, path
+                elif (lst.mode ^ e.st.mode) & 0o7777:
+                    yield Change(ChangeKind.CHANGED, full, "other"), d, name, path
+        finally:
+            stack.extend(reversed(subdirs))
 
     def _file_differs(self, d: _Dir, name: str, st: Stat, ld: Any, lst: Stat) -> bool:
         """Whether the file ``name`` of ``d`` differs from the lower file ``name`` of
@@ -1543,114 +1544,141 @@ class OverlayFileSystem(HandleFileSystem):
         if isinstance(dest, (str, os.PathLike)) and "://" not in os.fspath(dest):
             os.makedirs(dest, exist_ok=True)
         target = open_backend(dest)
-        out: list[Change] = []
-        linked: dict[int, str] = {}
-        dirs: dict[str, Stat] = {}
-        troot = target.root()
+        out = _Export(self, target)
         try:
-            for change, where in self._diff():
-                out.append(change)
-                parent, _, name = change.path.rpartition("/")
+            for change, d, name, path in self._diff():
+                if change is None:
+                    out.seen[path] = self.fstat(d)
+                    continue
+                out.changes.append(change)
                 if change.kind == ChangeKind.DELETED:
                     if whiteouts:
-                        with _target_dir(target, troot, parent, self, dirs) as th:
-                            h = target.open_file(th, WHITEOUT_PREFIX + name, read=False,
-                                                 write=True, create=True, truncate=True)
-                            target.close(h)
+                        th = out.goto(path)
+                        target.close(target.open_file(th, WHITEOUT_PREFIX + name, read=False,
+                                                      write=True, create=True, truncate=True))
                     continue
-                assert where is not None
-                d, ename = where
-                st = self.lstat(d, ename)
-                with _target_dir(target, troot, parent, self, dirs) as th:
-                    _export_entry(self, d, ename, st, target, th, name, change.path, linked,
-                                  dirs)
-            for path in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
-                with _target_dir(target, troot, path, self, None) as th:
-                    set_times_where_supported(target.fset_times, th, dirs[path])
+                out.entry(d, name, path)
+            out.finish()
         finally:
-            target.close(troot)
-        return out
+            out.close()
+        return out.changes
 
 
-@contextmanager
-def _target_dir(target: Backend, troot: Any, path: str, ov: OverlayFileSystem,
-                made: dict[str, Stat] | None) -> Iterator[Any]:
-    """A handle on the directory ``path`` of ``target``, made (with the overlay's mode and
-    noted in ``made`` for its times) where missing."""
-    names = [p for p in path.split("/") if p]
-    handles: list[Any] = []
-    oh = ov.root() if made is not None else None
-    try:
-        h = troot
-        walked = ""
-        for name in names:
-            walked += "/" + name
-            onext = None
-            if oh is not None:
-                onext = ov.opendir(oh, name)
-                ov.close(oh)
-                oh = onext
+class _Export:
+    """Writing changes into a backend: a walk of its directories that makes what is missing
+    (bounded handles, linear in the changes' paths), then their times."""
+
+    def __init__(self, ov: OverlayFileSystem, target: Backend) -> None:
+        from ._walk import DirChain
+
+        self.ov = ov
+        self.target = target
+        self.chain = DirChain(target, target.root(), owned=True)
+        self.changes: list[Change] = []
+        #: the overlay's directories the walk entered: path -> stat
+        self.seen: dict[str, Stat] = {}
+        #: directories written into the target (their times are set last)
+        self.made: set[str] = set()
+        #: overlay inode of a file with several names -> the path it was first written at
+        self.linked: dict[int, str] = {}
+
+    def goto(self, path: str) -> Any:
+        """A handle on the directory ``path`` of the target (made where missing, with the
+        overlay's permission bits)."""
+        chain, target = self.chain, self.target
+        parts = [p for p in path.split("/") if p]
+        common = 0
+        for mine, theirs in zip(chain.names, parts, strict=False):
+            if mine != theirs:
+                break
+            common += 1
+        chain.truncate(common)
+        for name in parts[common:]:
+            here = "/" + "/".join([*chain.names, name])
             try:
-                h2 = target.opendir(h, name)
+                handle = target.opendir(chain.top, name)
             except FileNotFoundError:
-                mode = ov.fstat(oh).mode & 0o7777 if oh is not None else 0o755
-                target.mkdir(h, name, mode)
-                h2 = target.opendir(h, name)
-                if made is not None and oh is not None and walked not in made:
-                    made[walked] = ov.fstat(oh)
-            handles.append(h2)
-            h = h2
-        yield h
-    finally:
-        for handle in reversed(handles):
-            target.close(handle)
-        if oh is not None:
-            ov.close(oh)
+                st = self.seen.get(here)
+                target.mkdir(chain.top, name, st.mode & 0o7777 if st is not None else 0o755)
+                self.made.add(here)
+                handle = target.opendir(chain.top, name)
+            chain.push(handle, name)
+        return chain.top
 
-
-def _export_entry(ov: OverlayFileSystem, d: _Dir, name: str, st: Stat, target: Backend,
-                  th: Any, tname: str, path: str, linked: dict[int, str],
-                  dirs: dict[str, Stat]) -> None:
-    kind = st.mode & _S_IFMT
-    try:
-        old = target.lstat(th, tname)
-    except FileNotFoundError:
-        old = None
-    if kind == _S_IFDIR:
-        if old is None:
-            target.mkdir(th, tname, st.mode & 0o7777)
-        dirs[path] = st
-        return
-    if old is not None and old.mode & _S_IFMT != _S_IFREG:
-        target.unlink(th, tname)
-        old = None
-    if kind == _S_IFLNK:
-        target.symlink(ov.readlink(d, name), th, tname)
-        set_times_where_supported(lambda n, a, m: target.set_times(th, n, a, m), tname, st)
-        return
-    if kind != _S_IFREG:
-        return
-    first = linked.get(st.ino) if st.nlink > 1 else None
-    if first is not None and old is None:
-        troot = target.root()
+    def entry(self, d: _Dir, name: str, path: str) -> None:
+        """Write the overlay's entry ``name`` of ``d`` (at ``path``)."""
+        ov, target = self.ov, self.target
+        st = ov.lstat(d, name)
+        full = f"{path}/{name}"
+        th = self.goto(path)
         try:
-            with _target_dir(target, troot, first.rpartition("/")[0], ov, None) as fh:
-                target.link(fh, first.rpartition("/")[2], th, tname)
+            old: Stat | None = target.lstat(th, name)
+        except FileNotFoundError:
+            old = None
+        kind = st.mode & _S_IFMT
+        if old is not None and (kind != _S_IFDIR or old.mode & _S_IFMT != _S_IFDIR) and \
+                old.mode & _S_IFMT != _S_IFREG:
+            from ._copy import remove_entry
+
+            remove_entry(target, th, name)
+            old = None
+        if kind == _S_IFDIR:
+            if old is not None and old.mode & _S_IFMT != _S_IFDIR:
+                target.unlink(th, name)
+                old = None
+            if old is None:
+                target.mkdir(th, name, st.mode & 0o7777)
+            self.made.add(full)
             return
+        if old is not None and kind != _S_IFREG:
+            target.unlink(th, name)
+        if kind == _S_IFLNK:
+            target.symlink(ov.readlink(d, name), th, name)
+            set_times_where_supported(lambda n, a, m: target.set_times(th, n, a, m), name, st)
+            return
+        if kind != _S_IFREG:
+            return  # a FIFO, socket or device: listed, not written
+        first = self.linked.get(st.ino) if st.nlink > 1 else None
+        if first is not None and old is None and self._link(first, th, name):
+            return
+        self.linked.setdefault(st.ino, full)
+        fin = ov.open_file(d, name, read=True, write=False)
+        try:
+            fout = target.open_file(th, name, read=False, write=True, create=True,
+                                    truncate=True, mode=st.mode & 0o7777)
+            try:
+                pump(backend_reader(ov, fin), backend_writer(target, fout))
+                set_times_where_supported(target.fset_times, fout, st)
+            finally:
+                target.close(fout)
+        finally:
+            ov.close(fin)
+
+    def _link(self, first: str, th: Any, name: str) -> bool:
+        """Make ``name`` in ``th`` a hard link to the file written at ``first``."""
+        target = self.target
+        *parents, leaf = [p for p in first.split("/") if p]
+        handle = target.root()
+        try:
+            for part in parents:
+                nxt = target.opendir(handle, part)
+                target.close(handle)
+                handle = nxt
+            target.link(handle, leaf, th, name)
         except OSError as exc:
             if exc.errno not in _NO_LINKS:
                 raise
+            return False
         finally:
-            target.close(troot)
-    linked.setdefault(st.ino, path)
-    fin = ov.open_file(d, name, read=True, write=False)
-    try:
-        fout = target.open_file(th, tname, read=False, write=True, create=True, truncate=True,
-                                mode=st.mode & 0o7777)
-        try:
-            pump(backend_reader(ov, fin), backend_writer(target, fout))
-            set_times_where_supported(target.fset_times, fout, st)
-        finally:
-            target.close(fout)
-    finally:
-        ov.close(fin)
+            target.close(handle)
+        return True
+
+    def finish(self) -> None:
+        """Give the directories written their times, deepest first."""
+        for path in sorted(self.made, key=lambda p: p.count("/"), reverse=True):
+            st = self.seen.get(path)
+            if st is not None:
+                set_times_where_supported(self.target.fset_times, self.goto(path), st)
+
+    def close(self) -> None:
+        self.chain.close()
