@@ -959,6 +959,9 @@ assert open(base + "/layer" + bottom + "/new").read() == "at the bottom"
 assert os.path.exists(base + "/layer/d/d/.wh.f")
 assert not os.path.exists(base + "/lower" + bottom + "/new")
 assert open(base + "/lower" + bottom + "/f").read() == str(depth)
+host = NativeFileSystem(base)  # leave no tree too deep for a recursive rmtree
+for top in ("lower", "upper", "layer"):
+    host.rm("/" + top, recursive=True)
 print("ok")
 """
 
