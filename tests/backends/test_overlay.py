@@ -977,3 +977,25 @@ def test_deep_trees_on_host_layers_with_few_descriptors(tmp_path: Path) -> None:
                         "1500"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert r.stdout.strip() == "ok"
+
+
+def test_export_overlays_lays_them_out_as_the_guest_sees_them(cli_tool: bytes,
+                                                              tmp_path: Path) -> None:
+    """What a command line's --export-changes does after a run with two overlays and a
+    memory mount."""
+    from wasifs.backends.overlay import export_overlays
+
+    work = MemoryFileSystem()
+    write_tree(work, {"keep.txt": "kept\n", "gone.txt": "bye\n"})
+    work.readonly = True
+    result = wasifs.run(cli_tool, args=["tool", "edit", "/data/work"],
+                        mounts={"/": OverlayFileSystem(dataset()),
+                                "/data/work": OverlayFileSystem(work),
+                                "/scratch": MemoryFileSystem()})
+    assert result.exit_code == 0, result.stderr
+    written = export_overlays(result.mounts, tmp_path / "changes")
+    assert set(written) == {"/", "/data/work"}
+    assert written["/"] == []
+    assert sorted(p.name for p in (tmp_path / "changes" / "data" / "work").iterdir()) == [
+        ".wh.gone.txt", "keep.txt", "link", "new.txt", "sub"]
+    assert (tmp_path / "changes" / "data" / "work" / "keep.txt").read_text() == "kept\nmore\n"

@@ -79,7 +79,7 @@ import os
 import stat as _stat
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 
@@ -87,8 +87,8 @@ from ._copy import CHUNK, backend_reader, backend_writer, pump, set_times_where_
 from ._facade import HandleFileSystem
 from ._protocol import Backend, DirEntry, Stat
 
-__all__ = ("OverlayFileSystem", "Change", "ChangeKind", "WHITEOUT_PREFIX", "OPAQUE_MARKER",
-           "REDIRECT_MARKER", "INDEX_DIR")
+__all__ = ("OverlayFileSystem", "Change", "ChangeKind", "export_overlays", "WHITEOUT_PREFIX",
+           "OPAQUE_MARKER", "REDIRECT_MARKER", "INDEX_DIR")
 
 #: Names starting with this are the overlay's own bookkeeping, never the guest's.
 WHITEOUT_PREFIX = ".wh."
@@ -1682,3 +1682,22 @@ class _Export:
 
     def close(self) -> None:
         self.chain.close()
+
+
+def export_overlays(mounts: Mapping[str, Any], dest: str | os.PathLike[str], *,
+                    whiteouts: bool = True) -> dict[str, list[Change]]:
+    """Export every :class:`OverlayFileSystem` among ``mounts`` (guest path -> backend, as
+    :attr:`wasifs.RunResult.mounts` gives them) into the host directory ``dest``, laid out
+    as the guest sees them: the overlay mounted at ``/data`` into ``dest/data``, one at
+    ``/`` into ``dest`` itself. Other backends are left out. Returns the changes written,
+    by guest path (what a command line's ``--export-changes DIR`` does after the run)."""
+    out: dict[str, list[Change]] = {}
+    for guest_path, backend in mounts.items():
+        if not isinstance(backend, OverlayFileSystem):
+            continue
+        parts = [p for p in guest_path.split("/") if p and p != "."]
+        if ".." in parts:
+            raise ValueError(f"cannot export the overlay at {guest_path!r}: '..' in its path")
+        out[guest_path] = backend.export(os.path.join(os.fspath(dest), *parts),
+                                         whiteouts=whiteouts)
+    return out
