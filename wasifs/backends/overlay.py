@@ -61,6 +61,12 @@ Listing order
 entry copied up keeps its place), then the entries only the upper layer has, in its order:
 stable while the directory does not change.
 
+Threads
+-------
+Every call that looks up or changes the namespace (and every copy-up) holds the overlay's
+lock, so several guests may share one overlay; data calls on an open file (``pread``,
+``pwrite``) go straight to the layer that holds the file.
+
 Changes
 -------
 :meth:`OverlayFileSystem.changes` lists what the overlay's view differs in from the lower
@@ -1059,22 +1065,28 @@ class OverlayFileSystem(HandleFileSystem):
         raise _error(errno.EBADF)
 
     def lstat(self, dir: _Dir, name: str) -> Stat:
-        e = self._lookup(dir, name)
+        with self._lock:
+            e = self._lookup(dir, name)
         if e is None:
             raise _error(errno.ENOENT, name)
         return self._stat(e.layer, e.st, e.ino)
 
     def readlink(self, dir: _Dir, name: str) -> str:
-        e = self._lookup(dir, name)
-        if e is None:
-            raise _error(errno.ENOENT, name)
-        if e.layer == _LO:
-            return self.lower.readlink(dir.lower, name)
-        return self.upper.readlink(dir.upper, name)
+        with self._lock:
+            e = self._lookup(dir, name)
+            if e is None:
+                raise _error(errno.ENOENT, name)
+            if e.layer == _LO:
+                return self.lower.readlink(dir.lower, name)
+            return self.upper.readlink(dir.upper, name)
 
     def listdir(self, dir: _Dir) -> list[DirEntry]:
         """The lower entries in the lower layer's order (copied-up ones in their place),
         then the upper layer's own, in its order."""
+        with self._lock:
+            return self._listdir(dir)
+
+    def _listdir(self, dir: _Dir) -> list[DirEntry]:
         if dir.removed:
             return []
         if dir.upper is None and dir.lower is not None:  # lower only: its listing as it is
