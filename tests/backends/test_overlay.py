@@ -999,3 +999,17 @@ def test_export_overlays_lays_them_out_as_the_guest_sees_them(cli_tool: bytes,
     assert sorted(p.name for p in (tmp_path / "changes" / "data" / "work").iterdir()) == [
         ".wh.gone.txt", "keep.txt", "link", "new.txt", "sub"]
     assert (tmp_path / "changes" / "data" / "work" / "keep.txt").read_text() == "kept\nmore\n"
+
+
+def test_pickling_keeps_both_layers() -> None:
+    import copy
+    import pickle
+
+    ov = OverlayFileSystem(dataset(), umask=0o077, readonly=False)
+    edit(ov)
+    for twin in (pickle.loads(pickle.dumps(ov)), copy.deepcopy(ov)):
+        assert isinstance(twin, OverlayFileSystem) and twin.umask == 0o077
+        assert read_tree(twin, text=False) == read_tree(ov, text=False)
+        assert twin.changes() == ov.changes()
+        twin.pipe("/README2", b"only in the twin")
+        assert not ov.exists("/README2")

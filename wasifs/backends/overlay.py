@@ -244,6 +244,12 @@ class _File:
         return f"<overlay file ino={self.ino:#x} {'upper' if self.up else 'lower'}>"
 
 
+def _restore(cls: type[OverlayFileSystem], lower: Backend, upper: Backend,
+             options: dict[str, Any]) -> OverlayFileSystem:
+    """Unpickle an :class:`OverlayFileSystem`: a new one over the unpickled layers."""
+    return cls(lower, upper, **options)
+
+
 class OverlayFileSystem(HandleFileSystem):
     """``upper`` over ``lower``: copy-on-write, whiteouts, opaque directories (see the module
     documentation); also an fsspec filesystem (protocol ``"wasifs-overlay"``).
@@ -348,6 +354,13 @@ class OverlayFileSystem(HandleFileSystem):
     def __repr__(self) -> str:
         ro = "readonly=True, " if self.readonly else ""
         return f"<OverlayFileSystem {ro}lower={self.lower!r} upper={self.upper!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the layers themselves (a memory upper layer pickles its tree): a new overlay over
+        # them shows the same view (copy-up origins are not kept, see "Inode numbers")
+        return (_restore, (type(self), self.lower, self.upper,
+                           {"readonly": self.readonly, "umask": self.umask,
+                            "auto_mkdir": self.auto_mkdir}))
 
     # --- inode numbers and stats ----------------------------------------------------------
     def _upper_ino(self, raw: int) -> int:
