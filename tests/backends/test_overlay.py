@@ -1013,3 +1013,34 @@ def test_pickling_keeps_both_layers() -> None:
         assert twin.changes() == ov.changes()
         twin.pipe("/README2", b"only in the twin")
         assert not ov.exists("/README2")
+
+
+def test_cpython_walks_archives_and_renames_a_tree_over_an_overlay(tmp_path: Path) -> None:
+    """The real-program run of ``tests/test_realprograms.py`` (CPython for WASI walking,
+    archiving, extracting, renaming and copying a tree) with the tree in a read-only host
+    directory under an overlay: the same outputs and final tree as under wasmtime-py's WASI
+    on a host copy, and the host directory untouched."""
+    import importlib
+
+    from _wasi_compare import differences, run_wasifs, run_wasmtime
+
+    realprograms = importlib.import_module("test_realprograms")
+    _, module = realprograms._module(realprograms.PYTHON)  # skips outside its slice
+    argv = ["python", "/work/script.py"]
+    reference = tmp_path / "reference"
+    lower = tmp_path / "lower"
+    for d in (reference, lower):
+        d.mkdir()
+        realprograms._python_work(d)
+    ref = run_wasmtime(module, argv, mounts={"/work": reference}, compare=["/work"])
+    assert ref.exit_code == 0, ref.stderr.decode(errors="replace")
+    before = host_fingerprint(lower)
+    ov = OverlayFileSystem(NativeFileSystem(lower, readonly=True))
+    got = run_wasifs(module, argv, mounts={"/work": ov}, compare=["/work"])
+    assert not differences(ref, got), "\n".join(differences(ref, got))
+    assert host_fingerprint(lower) == before
+    changes = {(c.kind, c.path) for c in ov.changes()}
+    assert {(ChangeKind.DELETED, "/tree"), (ChangeKind.ADDED, "/renamed"),
+            (ChangeKind.ADDED, "/renamed/sub/deeper/d"), (ChangeKind.ADDED, "/out/tree.zip"),
+            (ChangeKind.ADDED, "/copied/link")} <= changes
+    assert all(not p.startswith("/script.py") for _, p in changes)
