@@ -120,6 +120,7 @@ _IDLE = 16
 _DEVICES = itertools.count((0x6F766C79 << 32) + 1)
 
 _new_stat = tuple.__new__
+_new_entry = tuple.__new__
 _S_IFMT = 0o170000
 _S_IFDIR = _stat.S_IFDIR
 _S_IFREG = _stat.S_IFREG
@@ -368,21 +369,20 @@ class OverlayFileSystem(HandleFileSystem):
         return origin if origin is not None else _UPPER_BIT | (raw & _MASK)
 
     def _stat(self, layer: int, st: Stat, ino: int) -> Stat:
-        nlink = st.nlink
-        kind = st.mode & _S_IFMT
+        _dev, raw, mode, nlink, size, atime, mtime, ctime = st
+        kind = mode & _S_IFMT
         if layer == _LO:
             if kind != _S_IFDIR and self._hidden:
-                nlink -= self._hidden.get(st.ino, 0)
-        else:
-            if kind == _S_IFDIR:
-                if not ino & _UPPER_BIT:
-                    nlink = 1  # merged: the count of the lower part is unknown
-            elif kind == _S_IFREG:
-                lower_ino = self._indexed.get(st.ino)
-                if lower_ino is not None:
-                    nlink = max(nlink - 1, 0) + self._pending.get(lower_ino, 0)
-        return _new_stat(Stat, (self._dev, ino, st.mode, nlink, st.size, st.atime_ns,
-                                st.mtime_ns, st.ctime_ns))
+                nlink -= self._hidden.get(raw, 0)
+        elif kind == _S_IFDIR:
+            if not ino & _UPPER_BIT:
+                nlink = 1  # merged: the count of the lower part is unknown
+        elif kind == _S_IFREG and self._indexed:
+            lower_ino = self._indexed.get(raw)
+            if lower_ino is not None:
+                nlink = max(nlink - 1, 0) + self._pending.get(lower_ino, 0)
+        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python-level frame
+        return _new_stat(Stat, (self._dev, ino, mode, nlink, size, atime, mtime, ctime))
 
     # --- looking up -----------------------------------------------------------------------
     def _lookup(self, d: _Dir, name: str) -> _Entry | None:
@@ -396,7 +396,7 @@ class OverlayFileSystem(HandleFileSystem):
                 names = self._load_names(d)
             if name in names:
                 st = self.upper.lstat(up, name)
-                return _Entry(_UP, st, self._upper_ino(st.ino))
+                return _new_entry(_Entry, (_UP, st, self._upper_ino(st.ino)))
             if d.lower is None or name in d.wh:  # type: ignore[operator]
                 return None
         lower = d.lower
@@ -412,8 +412,8 @@ class OverlayFileSystem(HandleFileSystem):
             except FileNotFoundError:
                 pass
             else:
-                return _Entry(_IX, ist, st.ino & _MASK)
-        return _Entry(_LO, st, st.ino & _MASK)
+                return _new_entry(_Entry, (_IX, ist, st.ino & _MASK))
+        return _new_entry(_Entry, (_LO, st, st.ino & _MASK))
 
     def _load_names(self, d: _Dir) -> set[str]:
         names: set[str] = set()
@@ -724,13 +724,13 @@ class OverlayFileSystem(HandleFileSystem):
             node = self._files.get(e.ino)
             if node is not None and not node.up:
                 self._swap(node, *self._open_upper(up, name, need_write=False))
-            return _Entry(_UP, U.lstat(up, name), e.ino)
+            return _new_entry(_Entry, (_UP, U.lstat(up, name), e.ino))
         lst = e.st
         kind = lst.mode & _S_IFMT
         if kind == _S_IFDIR:
             with self._child_dir(d, name, e) as child:
                 self._upper_dir(child)
-            return _Entry(_UP, U.lstat(up, name), e.ino)
+            return _new_entry(_Entry, (_UP, U.lstat(up, name), e.ino))
         with self._times_kept(up):
             if kind == _S_IFLNK:
                 tmp = self._tmp_name()
@@ -763,7 +763,7 @@ class OverlayFileSystem(HandleFileSystem):
         node = self._files.get(e.ino)
         if node is not None and not node.up:
             self._swap(node, *self._open_upper(up, name, need_write=False))
-        return _Entry(_UP, st, e.ino)
+        return _new_entry(_Entry, (_UP, st, e.ino))
 
     def _copy_file_to(self, ldir: Any, lname: str, lst: Stat, up: Any, tmp: str, *,
                       data: bool = True) -> None:
