@@ -216,6 +216,12 @@ UNREACHABLE_WAT = """(module
     (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 64)))
     unreachable))"""
 
+NESTED_MOUNTS: tuple[tuple[str, Tree], ...] = (
+    ("/", {"top.txt": "at the top", "data/": None, "data/x": "the top's own data/x"}),
+    ("/data", {"x": "data x", "sub/y": "data sub/y"}),
+    ("/data/cache", {"c": "cache c"}),
+)
+
 CASES: tuple[Case, ...] = (
     Case(
         "env",
@@ -595,6 +601,39 @@ CASES: tuple[Case, ...] = (
         "libc.c",
         args=(".",),
         mounts=((".", {"input.txt": b"at the cwd\n"}),),
+    ),
+    # Nested mounts: "/", "/data" and "/data/cache", each its own filesystem (the outer ones
+    # have a "data" directory of their own that the inner mount hides from absolute paths),
+    # in nesting order and the other way round.
+    *(
+        Case(
+            name,
+            "nested.c",
+            mounts=tuple(order(NESTED_MOUNTS)),
+        )
+        for name, order in (("nested-mounts", list), ("nested-mounts-reversed", reversed))
+    ),
+    Case(
+        "nested-mounts-readonly",
+        "nested.c",
+        mounts=NESTED_MOUNTS,
+        readonly=("/data",),  # the middle one: "/data/cache" inside it stays writable
+        differences=(
+            Difference(
+                "readonly-mounts",
+                stdout=(
+                    ("write /data/made: Operation not permitted",
+                     "write /data/made: Read-only file system"),
+                    ("mkdir /data/cache2: -1 Operation not permitted",
+                     "mkdir /data/cache2: -1 Read-only file system"),
+                    ("rename cache -> data: -1 Operation not permitted",
+                     "rename cache -> data: -1 Read-only file system"),
+                    ("rename data -> top: -1 Operation not permitted",
+                     "rename data -> top: -1 Read-only file system"),
+                    ("rmdir /data: -1 Operation not permitted", "rmdir /data: -1 Invalid argument"),
+                ),
+            ),
+        ),
     ),
     Case(
         "exact",

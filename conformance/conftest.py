@@ -12,8 +12,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         metavar="LIST",
         help="wasifs runtimes to compare with wasmtime, comma separated, from memory-raw, "
-        "memory-checked, native-raw, native-checked (default: memory-raw, "
-        "memory-checked, native-raw, native-checked: every backend through both bindings; env "
+        "memory-checked, native-raw, native-checked, overlay-raw, overlay-checked (default: "
+        "memory and native through both bindings, overlay through the raw one; env "
         "WASIFS_CONFORMANCE_RUNTIMES)",
     )
 

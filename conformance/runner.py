@@ -14,6 +14,10 @@ preopened directories with their initial file trees. A case is run
 * under wasifs on ONE ``FsspecBackend`` over fsspec's ``LocalFileSystem`` (the fsspec
   adapter), every preopen a folder of it as on memory, over fresh host directories
   ("fsspec-raw"; the host trees are what is compared).
+* under wasifs on ONE ``OverlayFileSystem`` whose read-only lower layer (a
+  ``MemoryFileSystem``) holds every preopen's tree as a folder and whose upper layer starts
+  empty, so every change the guest makes is a copy-up, a whiteout or a new upper entry; the
+  lower layer must be unchanged afterwards ("overlay-raw", "overlay-checked").
 
 and the exit code, stdout, stderr and the resulting file trees (paths, types, contents, link
 counts of files, symlink targets; never times or inode numbers) are compared with the
@@ -23,7 +27,7 @@ section must exist in ``conformance/DIFFERENCES.md``.
 
 Command line::
 
-    python -m conformance.runner [-k SUBSTRING] [--runtime memory,native]
+    python -m conformance.runner [-k SUBSTRING] [--runtime memory,native,overlay]
                                  [--binding raw,checked] [--show] [-v]
 
 prints one line per case and runtime (PASS, DOC: matched its documented difference,
@@ -79,10 +83,12 @@ RUNTIMES: tuple[str, ...] = (
     "native-raw",
     "native-checked",
     "fsspec-raw",
+    "overlay-raw",
+    "overlay-checked",
 )
-#: What the suite runs by default (both bindings on memory and native, raw on fsspec).
+#: What the suite runs by default (both bindings on memory and native, raw on fsspec and overlay).
 DEFAULT_RUNTIMES: tuple[str, ...] = ("memory-raw", "memory-checked", "native-raw", "native-checked",
-                                     "fsspec-raw")
+                                     "fsspec-raw", "overlay-raw")
 
 #: Files larger than this are compared by digest in tree dumps.
 _INLINE_CONTENT = 4096
@@ -395,6 +401,8 @@ def run_wasifs(case: Case, backend: str, binding: str) -> Outcome:
                 code, stdout, stderr, detail = _run_native(case, wasm, binding, dumpers, t)
             elif backend == "fsspec":
                 code, stdout, stderr, detail = _run_shared_fsspec(case, wasm, binding, dumpers, t)
+            elif backend == "overlay":
+                code, stdout, stderr, detail = _run_overlay(case, wasm, binding, dumpers)
             else:
                 raise ValueError(f"unknown backend {backend!r}")
         except wasmtime.Trap as exc:
@@ -481,7 +489,31 @@ def _run_shared_fsspec(case: Case, wasm: bytes, binding: str,
     return _run_preopens(case, wasm, binding, preopens)
 
 
+def _run_overlay(case: Case, wasm: bytes, binding: str,
+                 dumpers: dict[str, Callable[[], list[Entry]]]) -> _Ran:
+    from wasifs.backends import MemoryFileSystem, OverlayFileSystem
+    from wasifs.vfs import Preopen
+
+    lower = MemoryFileSystem()
+    folders = [f"mount{i}" for i in range(len(case.mounts))]
+    for (_, tree), folder in zip(case.mounts, folders, strict=True):
+        make_backend_tree(lower, tree, folder)
+    lower.readonly = True
+    before = [dump_backend(lower, folder) for folder in folders]
+    fs = OverlayFileSystem(lower)
+    preopens = []
+    for (guest_path, _), folder in zip(case.mounts, folders, strict=True):
+        dumpers[guest_path] = functools.partial(dump_backend, fs, folder)
+        preopens.append(Preopen(guest_path, fs, readonly=guest_path in case.readonly,
+                                subdir=folder))
+    ran = _run_preopens(case, wasm, binding, preopens)
+    if [dump_backend(lower, folder) for folder in folders] != before:
+        raise AssertionError(f"case {case.name}: the overlay's lower layer changed")
+    return ran
+
+
 def _run_preopens(case: Case, wasm: bytes, binding: str, preopens: list[Any]) -> _Ran:
+    """Run ``case`` through the embedding API (``WasiHost``) with these preopens."""
     import wasmtime
 
     import wasifs
@@ -659,7 +691,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--runtime",
         metavar="LIST",
-        help="wasifs backends to run: memory,native (default: memory,native)",
+        help="wasifs backends to run: memory,native,overlay (default: memory,native)",
     )
     parser.add_argument(
         "--binding",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .api import GuestInstance, WasiHost, instantiate, run
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
+    from .backends.overlay import OverlayFileSystem
     from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
     from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
@@ -55,6 +56,7 @@ __all__ = (
     "LinkError",
     "MemoryFileSystem",
     "NativeFileSystem",
+    "OverlayFileSystem",
     "Path",
     "copy_in",
     "copy_out",
@@ -80,6 +82,7 @@ _LAZY = {
     "GuestTrap": "errors",
     "MemoryFileSystem": "backends.memory",
     "NativeFileSystem": "backends.native",
+    "OverlayFileSystem": "backends.overlay",
     "Path": "path",
     "copy_in": "transfer",
     "copy_out": "transfer",

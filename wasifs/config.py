@@ -20,7 +20,7 @@ from .backends._protocol import Backend
 from .errors import WasifsError
 from .interrupt import CancelToken, Interrupted
 from .stdio import CaptureSink, Sink, as_sink, as_source
-from .vfs import Preopen
+from .vfs import Preopen, mount_preopens
 from .wasi import WasiCore
 
 __all__ = (
@@ -151,18 +151,11 @@ def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
         return []
     if not isinstance(mounts, Mapping):
         raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
-    out = []
-    for guest_path, spec in mounts.items():
-        if not isinstance(guest_path, str) or not guest_path:
-            raise ValueError(f"mount points must be non-empty strings: {guest_path!r}")
-        readonly = False
-        subdir = ""
-        if isinstance(spec, Mount):
-            readonly = spec.readonly
-            subdir = spec.subdir
-            spec = spec.source
-        out.append(Preopen(guest_path, open_backend(spec), readonly=readonly, subdir=subdir))
-    return out
+    # the mount table (order, normalised and nested mount points): wasifs.vfs._mounts
+    return mount_preopens(
+        (guest_path, open_backend(spec.source), spec.readonly, spec.subdir)
+        if isinstance(spec, Mount) else (guest_path, open_backend(spec), False, "")
+        for guest_path, spec in mounts.items())
 
 
 class BackendFileSink:

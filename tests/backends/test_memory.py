@@ -376,7 +376,8 @@ def test_package_exports() -> None:
         "MAX_SYMLINKS", "Location", "resolve", "DirChain", "TreeWalk", "walk_dirs", "CHUNK",
         "copy_tree", "mirror_tree", "copy_file", "remove_entry", "clear_dir", "pump",
         "backend_reader", "backend_writer", "set_times_where_supported", "relabel",
-        "errno_of", "FsspecBackend", "PyfsBackend")
+        "errno_of", "FsspecBackend", "PyfsBackend",
+        "OverlayFileSystem", "Change", "ChangeKind")
     assert set(wasifs.backends.__all__) <= set(dir(wasifs.backends))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wasifs.backends.nope  # noqa: B018

@@ -6,6 +6,9 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 
 - :class:`MemoryFileSystem`: an isolated in-memory inode tree (the default mount);
 - :class:`NativeFileSystem`: a host directory, confined to it;
+- :class:`OverlayFileSystem`: a writable upper layer over a read-only lower one
+  (copy-on-write, whiteouts; :meth:`~OverlayFileSystem.changes` and
+  :meth:`~OverlayFileSystem.export` give what the guest changed);
 - :class:`HandleFileSystem`: the base class that gives a protocol implementation the fsspec
   API (the fsspec facade);
 - :class:`FsspecBackend`: any fsspec filesystem (zip, tar, s3, local, memory, chained URLs)
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
+    from .overlay import Change, ChangeKind, OverlayFileSystem
     from .pyfs import PyfsBackend
 
 __all__ = (
@@ -93,6 +97,9 @@ __all__ = (
     "errno_of",
     "FsspecBackend",
     "PyfsBackend",
+    "OverlayFileSystem",
+    "Change",
+    "ChangeKind",
 )
 
 _LAZY = {
@@ -101,6 +108,9 @@ _LAZY = {
     "NativeFileSystem": ".native",
     "FsspecBackend": ".fsspec",
     "PyfsBackend": ".pyfs",
+    "OverlayFileSystem": ".overlay",
+    "Change": ".overlay",
+    "ChangeKind": ".overlay",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
@@ -109,6 +119,7 @@ _LAZY = {
 PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
+    "wasifs-overlay": "wasifs.backends.overlay.OverlayFileSystem",
 }
 
 

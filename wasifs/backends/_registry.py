@@ -28,7 +28,7 @@ from typing import Any
 from ._protocol import Backend
 
 __all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native",
-           "open_fsspec", "open_pyfs")
+           "open_fsspec", "open_pyfs", "open_overlay")
 
 #: The entry-point group that names backends.
 GROUP = "wasifs.backends"
@@ -80,6 +80,17 @@ def open_pyfs(location: str, **options: Any) -> Backend:
     from .pyfs import open_pyfs as opener
 
     return opener(location, **options)
+def open_overlay(location: str, **options: Any) -> Backend:
+    """``overlay://LOWER`` (also ``wasifs-overlay://``): a copy-on-write
+    :class:`~wasifs.backends.OverlayFileSystem` over ``LOWER`` (any URL or host directory
+    :func:`open_backend` takes, opened read-only), with a new memory upper layer unless
+    ``upper=`` says otherwise; ``overlay:///abs/dir`` is over a host directory."""
+    if not location:
+        raise ValueError("an overlay backend URL needs its lower layer: overlay://LOWER, "
+                         "for example overlay:///abs/dir or overlay://native:///abs/dir")
+    from .overlay import OverlayFileSystem
+
+    return OverlayFileSystem(location, **options)
 
 
 #: The built-in names, as pyproject.toml declares them (a test keeps the two equal).
@@ -91,12 +102,15 @@ BUILTIN: dict[str, str] = {
     "file": "wasifs.backends._registry:open_native",
     "fsspec": "wasifs.backends._registry:open_fsspec",
     "pyfs": "wasifs.backends._registry:open_pyfs",
+    "overlay": "wasifs.backends._registry:open_overlay",
+    "wasifs-overlay": "wasifs.backends._registry:open_overlay",
 }
 _BUILTIN_OPENERS: dict[str, Callable[..., Backend]] = {
     "wasifs.backends._registry:open_memory": open_memory,
     "wasifs.backends._registry:open_native": open_native,
     "wasifs.backends._registry:open_fsspec": open_fsspec,
     "wasifs.backends._registry:open_pyfs": open_pyfs,
+    "wasifs.backends._registry:open_overlay": open_overlay,
 }
 
 

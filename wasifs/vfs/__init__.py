@@ -1,5 +1,12 @@
 """Descriptors, open-file descriptions and path resolution over backends."""
 
+from ._mounts import (
+    find_preopen,
+    libc_prefix,
+    mount_preopens,
+    normalize_mount_point,
+    parse_mount_option,
+)
 from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve
 from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
@@ -16,4 +23,9 @@ __all__ = (
     "Preopen",
     "StdioFile",
     "shares_namespace",
+    "mount_preopens",
+    "normalize_mount_point",
+    "libc_prefix",
+    "find_preopen",
+    "parse_mount_option",
 )
