@@ -6,10 +6,12 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from wasifs.config import EXIT_USAGE
 from wasifs.toolchain import compile_c
 
 GUEST_SRC = Path(__file__).parent / "guests" / "cli_tool.c"
@@ -247,3 +249,58 @@ def test_cli_help_lists_the_exit_statuses() -> None:
     text = " ".join(r.stdout.decode().split())
     for code in (126, 127, 128, 130, 134):
         assert f"{code}:" in text
+
+
+def test_cli_mount_takes_an_fsspec_url_read_only(tool: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "fixtures.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("in/hello.txt", "hello from a zip\n")
+    r = wasifs_cli("run", "--mount", f"/z=zip://{archive}", tool, "cat", "/z/in/hello.txt")
+    assert (r.returncode, r.stdout) == (0, b"hello from a zip\n"), r.stderr
+    r = wasifs_cli("run", "--mount", f"/z=zip://{archive}", tool, "edit", "/z/in")
+    assert r.returncode == 1
+    assert b"Read-only file system" in r.stderr
+
+
+def test_cli_mount_ro_host_directory_is_not_changed(tool: Path, tree: Path) -> None:
+    before = snapshot(tree)
+    r = wasifs_cli("run", "--mount", f"/data={tree}:ro", tool, "edit", "/data")
+    assert r.returncode == 1
+    assert b"Read-only file system" in r.stderr
+    assert snapshot(tree) == before
+    r = wasifs_cli("run", "--mount", f"/data={tree}", tool, "edit", "/data")
+    assert r.returncode == 0, r.stderr  # a --mount of a host directory is the host directory
+    assert snapshot(tree)["new.txt"] == "fresh\n"
+
+
+def test_cli_overlay_leaves_the_lower_layer_and_exports_the_changes(
+        tool: Path, tree: Path, tmp_path: Path) -> None:
+    before = snapshot(tree)
+    out = tmp_path / "changes"
+    r = wasifs_cli("run", "--overlay", f"/data={tree}", "--export-changes", out, tool,
+                   "edit", "/data")
+    assert (r.returncode, r.stdout) == (0, b"edited\n"), r.stderr
+    assert snapshot(tree) == before
+    assert b"/data: " in r.stderr and b"exported" in r.stderr
+    assert snapshot(out / "data") == {
+        ".wh.gone.txt": "",
+        "keep.txt": "kept\nmore\n",
+        "link": "-> new.txt",
+        "new.txt": "fresh\n",
+        "sub": "/",
+        "sub/deep.txt": "deep\n",
+    }
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--export-changes", "out"], b"--export-changes needs an --overlay"),
+    (["--mount", "/z=nosuchscheme://x"], b"--mount /z=nosuchscheme://x"),
+    (["--mount", "/z"], b"expected GUEST=SOURCE"),
+    (["--mem-dir", "/a", "--mount", "/a/=memory://"], b"two directories mounted"),
+])
+def test_cli_mount_option_errors_are_usage_errors(tool: Path, tmp_path: Path, args: list[str],
+                                                  message: bytes) -> None:
+    r = wasifs_cli("run", *args, tool, "args")
+    assert r.returncode == EXIT_USAGE, r.stderr
+    assert message in r.stderr
+    assert b"Traceback" not in r.stderr

@@ -65,6 +65,29 @@ def _guest_path(spec: str) -> str:
     return spec
 
 
+def _mount_spec(spec: str) -> tuple[str, str, bool]:
+    from .vfs import parse_mount_option
+
+    try:
+        return parse_mount_option(spec)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"--mount: {exc}") from None
+
+
+def _overlay_spec(spec: str) -> tuple[str, str]:
+    from .vfs import normalize_mount_point
+
+    guest, sep, lower = spec.partition("=")
+    if not sep or not guest or not lower:
+        raise argparse.ArgumentTypeError(
+            f"--overlay takes GUEST=LOWER (for example /data=./dataset), got {spec!r}")
+    try:
+        normalize_mount_point(guest)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"--overlay: {exc}") from None
+    return guest, lower
+
+
 def _env(spec: str) -> tuple[str, str]:
     name, sep, value = spec.partition("=")
     if not sep or not name:
@@ -81,6 +104,22 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mem-dir", action="append", default=[], type=_guest_path, metavar="GUEST",
                    help="give the guest an empty in-memory directory at GUEST (discarded at "
                         "the end)")
+    p.add_argument("--mount", action="append", default=[], type=_mount_spec,
+                   metavar="GUEST=URL[:ro]",
+                   help="mount any backend wasifs can name at GUEST, used as it is whatever "
+                        "--backend says: a registered name or URL (memory://, native:///dir, "
+                        "overlay:///dir, sandbox URLs), any fsspec URL (zip://a.zip, "
+                        "tar://a.tar, s3://bucket/dir, zip::s3://bucket/a.zip) or a host "
+                        "directory; ':ro' makes it read-only")
+    p.add_argument("--overlay", action="append", default=[], type=_overlay_spec,
+                   metavar="GUEST=LOWER",
+                   help="a copy-on-write view at GUEST of LOWER (a URL or host directory, "
+                        "never modified): the guest's changes stay in memory (see "
+                        "--export-changes)")
+    p.add_argument("--export-changes", metavar="DIR",
+                   help="when the guest exits, write each --overlay's changes into "
+                        "DIR/<guest path>: added and changed entries, and a whiteout file "
+                        "(.wh.NAME) for each deletion")
     p.add_argument("--env", action="append", default=[], type=_env, metavar="NAME=VALUE",
                    help="set a guest environment variable (nothing is inherited)")
     p.add_argument("--backend", choices=("memory", "native"), default="memory",
@@ -166,6 +205,12 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
         if guest in seen:
             return _fail(EXIT_USAGE, f"two directories mounted at {guest!r}")
         seen.add(guest)
+    clash = _mount_point_clash([g for (_, g), _ in dirs] + list(ns.mem_dir)
+                               + [g for g, _, _ in ns.mount] + [g for g, _ in ns.overlay])
+    if clash:
+        return _fail(EXIT_USAGE, clash)
+    if ns.export_changes is not None and not ns.overlay:
+        return _fail(EXIT_USAGE, "--export-changes needs an --overlay whose changes to export")
     if not demo and not os.path.exists(module):
         return _fail(EXIT_NOT_FOUND, f"{module}: no such module file")
 
@@ -180,6 +225,10 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
 
         for guest in ns.mem_dir:
             mounts[guest] = api.Mount(MemoryFileSystem())
+    try:
+        mounts.update(_open_mounts(ns.mount, ns.overlay))
+    except (ImportError, OSError, TypeError, ValueError) as exc:
+        return _fail(EXIT_USAGE, str(exc))
     if demo and not mounts:
         from .backends.memory import MemoryFileSystem
 
@@ -200,6 +249,10 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
     except OSError as exc:
         return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
     _write_back(copies)
+    if ns.export_changes is not None:
+        status = _export_changes(result.mounts, ns.export_changes)
+        if status:
+            return status
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
     return result.exit_code
@@ -276,6 +329,58 @@ def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_ba
         if write_back and not readonly:
             copies.append((mem, folder, host))
     return mounts, copies
+
+
+def _mount_point_clash(points: list[str]) -> str | None:
+    """A message when two mount points are one directory to the guest's libc."""
+    from .vfs import libc_prefix, normalize_mount_point
+
+    seen: dict[str, str] = {}
+    for point in points:
+        try:
+            key = libc_prefix(normalize_mount_point(point))
+        except (TypeError, ValueError) as exc:
+            return str(exc)
+        if key in seen:
+            return f"two directories mounted at {seen[key]!r} and {point!r}"
+        seen[key] = point
+    return None
+
+
+def _open_mounts(mount_specs: list[tuple[str, str, bool]], overlay_specs: list[tuple[str, str]]
+                 ) -> dict[str, Any]:
+    """The backends of ``--mount`` and ``--overlay`` (errors name the option)."""
+    from .api import Mount
+    from .backends import open_backend
+    from .backends.overlay import OverlayFileSystem
+
+    mounts: dict[str, Any] = {}
+    for guest, source, readonly in mount_specs:
+        try:
+            backend = open_backend(source, readonly=True) if readonly else open_backend(source)
+        except (ImportError, OSError, TypeError, ValueError) as exc:
+            raise type(exc)(f"--mount {guest}={source}: {exc}") from None
+        mounts[guest] = Mount(backend, readonly)
+    for guest, lower in overlay_specs:
+        try:
+            mounts[guest] = Mount(OverlayFileSystem(lower))
+        except (ImportError, OSError, TypeError, ValueError) as exc:
+            raise type(exc)(f"--overlay {guest}={lower}: {exc}") from None
+    return mounts
+
+
+def _export_changes(mounts: Any, dest: str) -> int:
+    """Write the overlays' changes into ``dest``; print a summary line per overlay."""
+    from .backends.overlay import export_overlays
+
+    try:
+        exported = export_overlays(mounts, dest)
+    except OSError as exc:
+        return _fail(EXIT_CANNOT_RUN, f"--export-changes {dest}: {exc}")
+    for guest, changes in exported.items():
+        print(f"wasifs: {guest}: {len(changes)} change(s) exported to "
+              f"{os.path.join(dest, guest.strip('/'))}", file=sys.stderr)
+    return 0
 
 
 def _write_back(copies: list[tuple[Any, str, str]]) -> None:

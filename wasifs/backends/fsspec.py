@@ -1117,6 +1117,7 @@ def url_to_backend(url: str, *, readonly: bool = False, dir_markers: bool | None
     """
     from fsspec.core import url_to_fs
 
+    url = _archive_shorthand(url)
     options = dict(storage_options)
     options.setdefault("skip_instance_cache", True)
     for proto in _protocols(url)[1:]:
@@ -1129,6 +1130,19 @@ def url_to_backend(url: str, *, readonly: bool = False, dir_markers: bool | None
     except (ImportError, ValueError) as exc:
         raise ValueError(f"fsspec cannot open {url!r}: {exc}") from exc
     return FsspecBackend(fs, path, readonly=readonly, dir_markers=dir_markers)
+
+
+#: fsspec's archive filesystems, whose URL is ``PROTO://INNER::ARCHIVE``
+_ARCHIVE_PROTOCOLS = ("zip", "tar", "libarchive")
+
+
+def _archive_shorthand(url: str) -> str:
+    """``zip:///srv/a.zip`` (an archive file on the host, no ``::`` chain) as fsspec spells
+    it, ``zip://::/srv/a.zip``: the whole archive at the mount's root."""
+    proto, sep, rest = url.partition("://")
+    if not sep or proto not in _ARCHIVE_PROTOCOLS or "::" in rest or not rest:
+        return url
+    return f"{proto}://::{rest}" if os.path.isfile(rest) else url
 
 
 def open_fsspec(location: str, **options: Any) -> FsspecBackend:
