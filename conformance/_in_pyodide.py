@@ -28,6 +28,7 @@ def main() -> int:
     sys.path.insert(0, root)
     import wasifs.bind.pyodide as binding
     from conformance.cases import case_by_name
+    from wasifs.config import Mount
     from conformance.runner import dump_backend, make_backend_tree
     from wasifs.backends.memory import MemoryFileSystem
 
@@ -37,11 +38,15 @@ def main() -> int:
     results = {}
     for name, wasm_path in job["cases"]:
         case = case_by_name(name)
+        # As the memory runtime does: ONE filesystem, every mount a folder of it (a guest
+        # renames between its preopens as on one host filesystem).
+        fs = MemoryFileSystem()
         mounts: dict[str, Any] = {}
-        for guest_path, tree in case.mounts:
-            fs = MemoryFileSystem()
-            make_backend_tree(fs, tree)
-            mounts[guest_path] = fs
+        folders: dict[str, str] = {}
+        for i, (guest_path, tree) in enumerate(case.mounts):
+            folders[guest_path] = f"mount{i}"
+            make_backend_tree(fs, tree, f"mount{i}")
+            mounts[guest_path] = Mount(fs, subdir=f"mount{i}")
         with open(wasm_path, "rb") as f:
             wasm = f.read()
         t0 = time.perf_counter()
@@ -57,7 +62,7 @@ def main() -> int:
         results[name] = {
             "exit_code": code, "stdout": _encode(out), "stderr": _encode(err),
             "detail": detail, "seconds": time.perf_counter() - t0,
-            "trees": {gp: _encode(dump_backend(fs)) for gp, fs in mounts.items()},
+            "trees": {gp: _encode(dump_backend(fs, folder)) for gp, folder in folders.items()},
         }
     assert "wasmtime" not in sys.modules, "something on the Pyodide path imported wasmtime"
     with open(out_path, "w") as f:

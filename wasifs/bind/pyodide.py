@@ -31,14 +31,22 @@ import importlib
 import logging
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
-from ..backends import open_backend
-from ..backends._protocol import Backend
+from ..config import (
+    TRAP_EXIT_CODE,
+    GuestExitError,
+    Mount,
+    RunOptions,
+    RunResult,
+    build_core,
+    captured,
+    exit_status_trap,
+    program_name,
+)
 from ..errors import GuestTrap, ProcExit, WasiError, WasifsError
-from ..stdio import CaptureSink, Sink, Source, as_sink, as_source
+from ..stdio import Sink, Source
 from ..vfs import Preopen
 from ..wasi import CopyingMemory, WasiCore
 from ._codegen import NO_MEMORY
@@ -55,8 +63,6 @@ __all__ = (
     "run_js",
 )
 
-#: The exit code a run reports when the guest trapped (as ``wasifs.run``).
-TRAP_EXIT_CODE: Final = 134
 
 logger: Final = logging.getLogger("wasifs")
 
@@ -274,66 +280,30 @@ class PyodideBinding:
 
 
 # ------------------------------------------------------------------------------ running
-class GuestExitError(WasifsError):
-    """A run with ``check=True`` ended with a non-zero exit code or a trap."""
-
-    def __init__(self, result: RunResult) -> None:
-        self.result = result
-        what = (f"trapped: {result.trap}" if result.trap is not None
-                else f"exited with code {result.exit_code}")
-        tail = result.stderr[-2000:].decode("utf-8", "replace").strip()
-        super().__init__(f"the guest {what}" + (f"\n--- stderr ---\n{tail}" if tail else ""))
+# The run's assembly (options, mounts -> preopens, stdio, exit-status rules, RunResult) is
+# wasifs.config's, shared with the wasmtime face: only compiling and instantiating differ.
 
 
-@dataclass
-class RunResult:
-    """What a finished guest left behind (the same fields as ``wasifs.RunResult``)."""
-
-    exit_code: int
-    stdout: bytes
-    stderr: bytes
-    trap: str | None = None
-    mounts: dict[str, Backend] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and self.trap is None
-
-    def check(self) -> RunResult:
-        if not self.ok:
-            raise GuestExitError(self)
-        return self
+def _readonly(spec: Any) -> Mount:
+    if isinstance(spec, Mount):
+        return Mount(spec.source, True, spec.subdir)
+    return Mount(spec, True)
 
 
-def _preopens(mounts: Mapping[str, Any] | None, readonly: Iterable[str]) -> list[Preopen]:
-    if mounts is None:
-        from ..backends.memory import MemoryFileSystem
-
-        return [Preopen("/", MemoryFileSystem())]
-    if not isinstance(mounts, Mapping):
-        raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
+def _options(mounts: Mapping[str, Any] | None, readonly: Iterable[str],
+             **fields: Any) -> RunOptions:
     ro = set(readonly)
-    out = []
-    for guest_path, spec in mounts.items():
-        if not isinstance(guest_path, str) or not guest_path:
-            raise ValueError(f"mount points must be non-empty strings: {guest_path!r}")
-        source = getattr(spec, "source", spec)  # a wasifs.Mount, or the filesystem itself
-        is_ro = bool(getattr(spec, "readonly", False)) or guest_path in ro
-        out.append(Preopen(guest_path, open_backend(source), readonly=is_ro))
-    return out
-
-
-def _core(args: Sequence[str] | None, env: Mapping[str, str] | None,
-          mounts: Mapping[str, Any] | None, readonly: Iterable[str], stdin: Any, stdout: Any,
-          stderr: Any, fd_limit: int) -> tuple[WasiCore, list[Preopen]]:
-    if isinstance(args, (str, bytes)):
-        raise TypeError("args must be a sequence of strings (argv), not a single string")
-    preopens = _preopens(mounts, readonly)
-    core = WasiCore(args=list(args if args is not None else ("main.wasm",)),
-                    env=dict(env or {}), preopens=preopens, stdin=as_source(stdin),
-                    stdout=as_sink(stdout, fd=1), stderr=as_sink(stderr, fd=2),
-                    fd_limit=fd_limit)
-    return core, preopens
+    if mounts is not None and ro:
+        if not isinstance(mounts, Mapping):
+            raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not "
+                            f"{mounts!r}")
+        unknown = ro - set(mounts)
+        if unknown:
+            raise ValueError(f"readonly names mount points that are not mounted: "
+                             f"{', '.join(sorted(unknown))}")
+        mounts = {path: _readonly(spec) if path in ro else spec
+                  for path, spec in mounts.items()}
+    return RunOptions.of(mounts=mounts, **fields)
 
 
 def _wasm_bytes(module: Any) -> Any:
@@ -365,16 +335,16 @@ def _finish(binding: PyodideBinding, core: WasiCore, preopens: list[Preopen],
             run_start()
             code = 0
         except ProcExit as exc:
-            code = exc.code
+            trap = exit_status_trap(exc.code)
+            code = TRAP_EXIT_CODE if trap is not None else exc.code
         except GuestTrap as exc:
             trap = str(exc)
             code = TRAP_EXIT_CODE
     finally:
         binding.close()
         core.close()
-    out = core.stdout.getvalue() if isinstance(core.stdout, CaptureSink) else b""
-    err = core.stderr.getvalue() if isinstance(core.stderr, CaptureSink) else b""
-    return RunResult(code, out, err, trap, {p.guest_path: p.backend for p in preopens})
+    return RunResult(code, captured(core.stdout), captured(core.stderr), trap,
+                     {p.guest_path: p.backend for p in preopens})
 
 
 def _start(binding: PyodideBinding, instance: Any) -> None:
@@ -399,14 +369,17 @@ def run(
     fd_limit: int = 4096,
 ) -> RunResult:
     """Run a WASI command to completion through the JavaScript engine (``wasifs.run``'s
-    arguments; ``readonly`` names mount points to mount read-only).
+    arguments, assembled by :mod:`wasifs.config` as there: no mounts, no preopened
+    directory; ``readonly`` names mount points to mount read-only).
 
     ``module`` is wasm bytes, a path, or a JavaScript ``ArrayBuffer``/typed array/
     ``WebAssembly.Module``. Compiling here is synchronous, which Node and workers allow; a
     browser's main thread refuses modules over 4 KiB that way: ``await arun(...)`` there.
     """
     js, _ = _ffi()
-    core, preopens = _core(args, env, mounts, readonly, stdin, stdout, stderr, fd_limit)
+    options = _options(mounts, readonly, args=args, env=env, stdin=stdin, stdout=stdout,
+                       stderr=stderr, strict=strict, fd_limit=fd_limit)
+    core, preopens = build_core(options, program_name(module))
     binding = PyodideBinding(core, strict=strict)
     source = _wasm_bytes(module)
     compiled = source if _is_js_module(js, source) else js.WebAssembly.Module.new(source)
