@@ -28,9 +28,9 @@ def main() -> int:
     sys.path.insert(0, root)
     import wasifs.bind.pyodide as binding
     from conformance.cases import case_by_name
-    from wasifs.config import Mount
     from conformance.runner import dump_backend, make_backend_tree
     from wasifs.backends.memory import MemoryFileSystem
+    from wasifs.config import Mount
 
     assert "wasmtime" not in sys.modules
     with open(job_path) as f:

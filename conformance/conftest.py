@@ -43,3 +43,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     cases = len({c.split("[", 1)[0] for c, _ in _RESULTS})
     tr.write_line(f"conformance: {cases} cases, {len(_RESULTS)} case runs: "
                   + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Free the runner's compiled modules and engine while wasmtime can still run their
+    finalizers (at interpreter shutdown its own module may already be torn down)."""
+    import gc
+    import sys
+
+    runner = sys.modules.get("conformance.runner")
+    if runner is not None:
+        runner._modules.clear()
+        runner._engine = None
+    gc.collect()

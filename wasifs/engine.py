@@ -20,6 +20,7 @@ an engine traps at once unless it has an epoch deadline (``store.set_epoch_deadl
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections import OrderedDict
@@ -162,6 +163,22 @@ def _sha256(data: bytes) -> str:
 # neither hashes nor reads it: bytes by identity (the object is kept, so its id stays its
 # own), files by (path, size, times, inode).
 _digest_memo: OrderedDict[Any, tuple[Any, str]] = OrderedDict()
+
+
+def _release_at_exit() -> None:
+    """Drop the cached modules and engines while wasmtime can still free them: at
+    interpreter shutdown its finalizers would run after its own module was torn down."""
+    import gc
+
+    with _lock:
+        _modules.clear()
+        _digest_memo.clear()
+        _settings_of.clear()
+        _engines.clear()
+    gc.collect()
+
+
+atexit.register(_release_at_exit)
 #: Only large bytes objects are remembered (small ones hash in microseconds), and only a few:
 #: remembering one keeps it alive.
 _MEMO_MIN_BYTES = 1 << 20
