@@ -86,6 +86,7 @@ class Guest:
         self._unhook: list[Callable[[], None]] = []
         self._pipes: list[InputPipe | OutputPipe] = []
         self._entered = False
+        self._reported = False
 
     def __repr__(self) -> str:
         state = ("not started" if self._thread is None
@@ -233,12 +234,8 @@ class Guest:
         assert self._done is not None and self._thread is not None
         await join_thread(self._thread, self._done)
 
-    async def wait(self) -> RunResult:
-        """Wait for the guest to finish and return its :class:`~wasifs.RunResult` (or
-        raise what :func:`wasifs.run` raised). Cancelling the waiting task stops the guest:
-        the cancellation propagates once its thread is done."""
-        if self._done is None:
-            raise RuntimeError("the guest was not started: use `async with open_guest(...)`")
+    async def _wait_stopping(self) -> None:
+        """Wait for the guest's thread; a cancellation stops the guest first."""
         try:
             await self._finished()
         except BaseException:
@@ -246,6 +243,15 @@ class Guest:
             with anyio.CancelScope(shield=True):
                 await self._finished()
             raise
+
+    async def wait(self) -> RunResult:
+        """Wait for the guest to finish and return its :class:`~wasifs.RunResult` (or
+        raise what :func:`wasifs.run` raised). Cancelling the waiting task stops the guest:
+        the cancellation propagates once its thread is done."""
+        if self._done is None:
+            raise RuntimeError("the guest was not started: use `async with open_guest(...)`")
+        await self._wait_stopping()
+        self._reported = True
         if self._pump_error is not None:
             raise self._pump_error
         if self._error is not None:
@@ -268,7 +274,9 @@ class Guest:
             if exc is not None:
                 with anyio.CancelScope(shield=True):
                     await self._finished()
-            else:
+            elif self._reported:  # wait() gave the outcome already
+                await self._wait_stopping()
+            else:  # nobody asked: an error of the run is raised here
                 await self.wait()
         finally:
             if self._tg is not None:  # the pumps: stdin's is stopped, the others drain
