@@ -35,7 +35,7 @@ __all__ = ("DEFAULT_CAPACITY", "GuestInput", "GuestOutput", "InputPipe", "Lines"
            "OutputPipe", "Waker")
 
 #: how many bytes a pipe holds before its writer waits
-DEFAULT_CAPACITY = 1 << 16
+DEFAULT_CAPACITY = 1 << 18
 
 
 class Waker:
@@ -313,8 +313,11 @@ class GuestOutput(ByteReceiveStream):
         """Bytes the guest wrote that were not received yet."""
         return self._pipe.buffered
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        if not isinstance(max_bytes, int) or max_bytes <= 0:
+    async def receive(self, max_bytes: int | None = None) -> bytes:
+        """Up to ``max_bytes`` (default: the pipe's capacity) of what the guest wrote."""
+        if max_bytes is None:
+            max_bytes = self._pipe.capacity
+        elif not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
         return await self._pipe.receive(max_bytes)
 
