@@ -36,6 +36,9 @@ def test_unknown_attribute_raises() -> None:
         # the engine-neutral configuration of a run, for the async face and other engines
         ("wasifs.config", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
         ("wasifs.interrupt", ("wasmtime", "anyio", "numba", "fs", "fsspec")),
+        # anyio only with wasifs.aio: the sync API and the plugin (until an async fixture runs)
+        ("wasifs.api", ("anyio", "trio")),
+        ("wasifs.pytest_plugin", ("anyio", "trio")),
         ("wasifs.backends.memory", ("wasmtime", "anyio", "numba", "fs")),
         # the binding for Pyodide, where there is no wasmtime, and its persistent mounts
         ("wasifs.bind.pyodide", ("wasmtime", "anyio", "numba", "fs")),

@@ -14,6 +14,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from . import abi as abi
+    from . import aio as aio
     from . import api as api
     from . import backends as backends
     from . import bind as bind
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from . import trees as trees
     from . import vfs as vfs
     from . import wasi as wasi
+    from .aio import arun
     from .api import GuestInstance, WasiHost, instantiate, run
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = (
     "__version__",
     "run",
+    "arun",
     "instantiate",
     "load_module",
     "WasiHost",
@@ -68,6 +71,7 @@ __all__ = (
 
 _LAZY = {
     "run": "api",
+    "arun": "aio",
     "load_module": "engine",
     "instantiate": "api",
     "GuestInstance": "api",
@@ -95,7 +99,7 @@ _LAZY = {
 
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
-    "abi", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
+    "abi", "aio", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
     "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })

@@ -10,9 +10,12 @@ default, as under wasmtime). The exit status is the guest's (0-125) or one of wa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -319,7 +322,8 @@ def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_ba
         try:
             mem.mkdir(root, folder)
             d = mem.opendir(root, folder)
-            copy_tree(src, s, mem, d)
+            with _copy_progress(f"copying {host} in") as progress:
+                copy_tree(src, s, mem, d, progress=progress)
         finally:
             src.close(s)
             if d is not None:
@@ -395,12 +399,40 @@ def _write_back(copies: list[tuple[Any, str, str]]) -> None:
         src = None
         try:
             src = mem.opendir(mroot, folder)
-            mirror_tree(mem, src, dst, droot)
+            with _copy_progress(f"writing back {host}") as progress:
+                mirror_tree(mem, src, dst, droot, progress=progress)
         finally:
             if src is not None:
                 mem.close(src)
             mem.close(mroot)
             dst.close(droot)
+
+
+@contextlib.contextmanager
+def _copy_progress(desc: str) -> Iterator[Callable[[int], object] | None]:
+    """A progress bar in bytes (tqdm, from the ``bulk`` extra) on stderr for a copy-in or a
+    write-back, when stderr is a terminal; it shows only once the copy has taken
+    ``$WASIFS_PROGRESS_DELAY`` seconds (default 0.5). None otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    try:
+        from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        yield None
+        return
+    try:
+        delay = float(os.environ.get("WASIFS_PROGRESS_DELAY", "0.5"))
+    except ValueError:
+        delay = 0.5
+    size = shutil.get_terminal_size()
+    with tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=desc,
+              file=sys.stderr, leave=False, delay=delay, ncols=size.columns,
+              nrows=size.lines) as bar:
+        started = time.monotonic()
+        yield bar.update
+        if time.monotonic() - started >= delay:
+            bar.refresh()  # the final count, however soon after the last drawing
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,7 +55,8 @@ class Interrupted(WasifsError):
 
 
 class Readiness(Protocol):
-    """What :meth:`CancelToken.wait_ready` needs from a stdin source."""
+    """What :meth:`CancelToken.wait_ready` needs from a stdin source (which may also have a
+    ``fileno()`` to watch, or a ``wait_readable(timeout)`` that blocks until it is ready)."""
 
     def ready(self) -> bool: ...
 
@@ -173,10 +174,19 @@ class CancelToken:
         """Return once ``source.ready()`` says a read will not block (at once for sources
         that are always ready); raise :attr:`reason` as soon as the token is cancelled.
 
-        A source with a ``fileno()`` is watched with ``select``; others are polled."""
+        A source with a ``wait_readable(timeout)`` method is waited on through it (it returns
+        when the source may be ready, or after ``timeout`` seconds); one with a ``fileno()``
+        is watched with ``select``; others are polled."""
         self.raise_if_cancelled()
         if source.ready():
             return
+        waiter = getattr(source, "wait_readable", None)
+        if callable(waiter):
+            while True:
+                waiter(_POLL_S)
+                self.raise_if_cancelled()
+                if source.ready():
+                    return
         fileno = getattr(source, "fileno", None)
         fd: int | None = None
         if callable(fileno):

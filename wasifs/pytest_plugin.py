@@ -13,6 +13,17 @@ installed costs nothing):
 ``wasi_build``
     ``wasi_build.c(source_or_path, flags=...)`` and ``wasi_build.wat(text)``: build a guest
     inside the test, cached by content across tests and sessions.
+``wasi_arun``
+    the async form of ``wasi_run``: ``await wasi_arun(module, *args, files=..., **kwargs)``
+    (:func:`wasifs.aio.arun`; needs the ``async`` extra).
+``wasi_apath``
+    async file access to ``wasi_fs``: a :class:`wasifs.aio.AsyncPath` at its root
+    (``await (wasi_apath / "a.txt").read_bytes()``, ``async with p.open("rb") as f``).
+
+The async fixtures are plain fixtures that return async objects, so they work in async
+tests run by pytest-asyncio (strict or auto mode) and by anyio's pytest plugin alike, on
+asyncio or trio.
+
 ``assert_tree`` (a plain function, ``from wasifs.trees import assert_tree``) compares trees
 with a readable diff.
 """
@@ -20,13 +31,14 @@ with a readable diff.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .aio import AsyncPath
     from .api import RunResult
     from .backends._protocol import Backend
 
@@ -125,6 +137,14 @@ class WasiTestResult:
 
         return read_tree(self.fs)
 
+    async def atree(self) -> dict[str, Any]:
+        """:attr:`tree` for async tests: read in a worker thread, off the event loop."""
+        import anyio.to_thread
+
+        from .trees import read_tree
+
+        return await anyio.to_thread.run_sync(read_tree, self.fs)
+
     def check(self) -> WasiTestResult:
         self.result.check()
         return self
@@ -147,12 +167,47 @@ def wasi_run(wasi_fs: Backend) -> Callable[..., WasiTestResult]:
             write_tree(wasi_fs, files)
         if mounts is None:
             mounts = {"/": wasi_fs}
-        name = os.path.basename(os.fspath(module)) if isinstance(module, (str, Path)) and \
-            not str(module).lstrip().startswith("(") else "main.wasm"
-        kwargs.setdefault("args", (name, *args))
+        kwargs.setdefault("args", (_program(module), *args))
         return WasiTestResult(run(module, mounts=mounts, **kwargs), wasi_fs)
 
     return _run
+
+
+@pytest.fixture
+def wasi_arun(wasi_fs: Backend) -> Callable[..., Awaitable[WasiTestResult]]:
+    """``await wasi_arun(module, *args, files=None, **run_kwargs)``: :func:`wasi_run` for
+    async tests (the guest runs through :func:`wasifs.aio.arun`; ``files`` are written
+    before, off the event loop)."""
+    from .aio import arun
+    from .trees import write_tree
+
+    async def _arun(module: Any, *args: str, files: Mapping[str, Any] | None = None,
+                    mounts: Mapping[str, Any] | None = None, **kwargs: Any
+                    ) -> WasiTestResult:
+        if files:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(write_tree, wasi_fs, files)
+        if mounts is None:
+            mounts = {"/": wasi_fs}
+        kwargs.setdefault("args", (_program(module), *args))
+        return WasiTestResult(await arun(module, mounts=mounts, **kwargs), wasi_fs)
+
+    return _arun
+
+
+@pytest.fixture
+def wasi_apath(wasi_fs: Backend) -> AsyncPath:
+    """``wasi_fs``'s root as a :class:`wasifs.aio.AsyncPath` (async file access)."""
+    from .aio import AsyncPath
+
+    return AsyncPath(wasi_fs)
+
+
+def _program(module: Any) -> str:
+    if isinstance(module, (str, Path)) and not str(module).lstrip().startswith("("):
+        return os.path.basename(os.fspath(module))
+    return "main.wasm"
 
 
 class GuestBuilder:

@@ -143,10 +143,11 @@ class IterSource:
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._it: Iterator[bytes] = iter(chunks)
         self._buf = b""
+        self._pos = 0  # what of _buf was read (slicing the rest off would copy it each time)
         self._eof = False
 
     def read(self, n: int) -> bytes:
-        while not self._buf and not self._eof:
+        while self._pos >= len(self._buf) and not self._eof:
             try:
                 chunk = next(self._it)
             except StopIteration:
@@ -155,7 +156,13 @@ class IterSource:
             if not isinstance(chunk, (bytes, bytearray, memoryview)):
                 raise TypeError(f"stdin chunks must be bytes, got {type(chunk).__name__}")
             self._buf = bytes(chunk)
-        out, self._buf = self._buf[:n], self._buf[n:]
+            self._pos = 0
+        pos = self._pos
+        if pos == 0 and n >= len(self._buf):  # the whole chunk: no copy
+            out = self._buf
+        else:
+            out = self._buf[pos : pos + n]
+        self._pos = pos + len(out)
         return out
 
     def ready(self) -> bool:

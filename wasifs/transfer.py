@@ -49,6 +49,7 @@ from .backends import (
     relabel,
     set_times_where_supported,
 )
+from .backends._copy import Progress
 from .path import Path, _same_fs
 
 __all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")
@@ -148,14 +149,15 @@ def _join(label: str, name: str) -> str:
 
 
 def _copy_dir(sfs: Backend, sdir: Any, slabel: str, dest: Path, st: Stat,
-              buf: bytearray) -> None:
+              buf: bytearray, progress: Progress | None = None) -> None:
     """Copy the directory ``sdir`` (its ``st``) to ``dest``, creating or merging it."""
     dest.mkdir(parents=True, exist_ok=True)
     dfs = dest.fs
     with dest._locate(True) as loc:
         if loc.name is not None:
             loc.descend()
-        copy_tree(sfs, sdir, dfs, loc.dir, slabel=slabel, dlabel=str(dest), buf=buf)
+        copy_tree(sfs, sdir, dfs, loc.dir, slabel=slabel, dlabel=str(dest), buf=buf,
+                  progress=progress)
         try:
             set_times_where_supported(dfs.fset_times, loc.dir, st)
         except OSError as exc:
@@ -168,12 +170,13 @@ def _dest_file(dest: Path, mode: int) -> Any:
 
 
 def _stream_in(read_into: Callable[[memoryview], int], dest: Path, buf: bytearray,
-               times: Stat | None, mode: int = 0o666) -> int:
+               times: Stat | None, mode: int = 0o666, progress: Progress | None = None
+               ) -> int:
     dfs = dest.fs
     handle = _dest_file(dest, mode)
     try:
         try:
-            count = pump(read_into, backend_writer(dfs, handle), buf)
+            count = pump(read_into, backend_writer(dfs, handle), buf, progress)
             if times is not None:
                 set_times_where_supported(dfs.fset_times, handle, times)
         except OSError as exc:
@@ -203,13 +206,16 @@ def _reader(fileobj: Any) -> Callable[[memoryview], int]:
     return read_chunks
 
 
-def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path) -> Path:
+def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path, *,
+            progress: Progress | None = None) -> Path:
     """Copy a host file or directory, or a binary file object, to ``dest``; returns ``dest``.
 
     A host directory is copied to the directory ``dest`` (created with its parents, or
     merged into); a host file (or a file object, read to its end) to the file ``dest``
     (created or overwritten; its directory must exist). See the module docstring for
-    symlinks, times and conflicts. Data moves in 1 MiB chunks.
+    symlinks, times and conflicts. Data moves in 1 MiB chunks; ``progress(n)`` (say
+    ``tqdm.update``) is called after each with its size, and a ``total`` attribute of
+    ``progress``, when it has one, is set to a single file's size first.
     """
     if not isinstance(dest, Path):
         raise TypeError(f"copy_in: dest must be a wasifs.Path, not {type(dest).__name__}")
@@ -218,7 +224,7 @@ def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path) -> Path:
         if not hasattr(source, "read"):
             raise TypeError("copy_in: source must be a host path (str or os.PathLike) or a "
                             f"binary file object, not {type(source).__name__}")
-        _stream_in(_reader(source), dest, buf, None)
+        _stream_in(_reader(source), dest, buf, None, progress=progress)
         return dest
     src = os.fspath(source)
     st = os.stat(src)
@@ -228,15 +234,22 @@ def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path) -> Path:
         host = NativeFileSystem(src, readonly=True)
         root = host.root()
         try:
-            _copy_dir(host, root, src, dest, _host_stat(st), buf)
+            _copy_dir(host, root, src, dest, _host_stat(st), buf, progress)
         finally:
             host.close(root)
     elif _stat.S_ISREG(st.st_mode):
+        _announce(progress, st.st_size)
         with open(src, "rb", buffering=0) as f:
-            _stream_in(_reader(f), dest, buf, _host_stat(st), st.st_mode & 0o777)
+            _stream_in(_reader(f), dest, buf, _host_stat(st), st.st_mode & 0o777, progress)
     else:
         raise OSError(errno.EINVAL, "not a regular file or a directory", src)
     return dest
+
+
+def _announce(progress: Progress | None, total: int) -> None:
+    """Give a progress object with a ``total`` attribute (a tqdm bar) the bytes to come."""
+    if progress is not None and hasattr(progress, "total"):
+        progress.total = total
 
 
 def _host_stat(st: os.stat_result) -> Stat:
@@ -245,19 +258,22 @@ def _host_stat(st: os.stat_result) -> Stat:
 
 
 @overload
-def copy_out(source: Path, dest: str | os.PathLike[str]) -> str: ...
+def copy_out(source: Path, dest: str | os.PathLike[str], *,
+             progress: Progress | None = None) -> str: ...
 @overload
-def copy_out(source: Path, dest: _Writable) -> None: ...
+def copy_out(source: Path, dest: _Writable, *, progress: Progress | None = None) -> None: ...
 
 
-def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | None:
+def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable, *,
+             progress: Progress | None = None) -> str | None:
     """Copy the file or directory ``source`` to the host path ``dest`` (or the file's
     contents into the binary file object ``dest``); returns the host path (None for a file
     object).
 
     A directory is copied to the host directory ``dest`` (created with its parents, or merged
     into); a file to the host file ``dest`` (created or overwritten; its directory must
-    exist). See the module docstring for symlinks, times and conflicts.
+    exist). See the module docstring for symlinks, times and conflicts. ``progress`` as
+    for :func:`copy_in`.
     """
     if not isinstance(source, Path):
         raise TypeError(f"copy_out: source must be a wasifs.Path, not {type(source).__name__}")
@@ -282,7 +298,8 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
             raise relabel(exc, label) from None
         if _stat.S_ISDIR(st.mode):
             assert isinstance(dest, (str, os.PathLike))
-            return _copy_dir_out(sfs, loc.dir, label, st, os.fspath(dest), buf)
+            return _copy_dir_out(sfs, loc.dir, label, st, os.fspath(dest), buf, progress)
+        _announce(progress, st.size)
     try:
         read_into = backend_reader(sfs, fin)
 
@@ -294,7 +311,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
                 while done < len(chunk):
                     n = write(chunk[done:])
                     done += len(chunk) - done if n is None else n
-            pump(read_into, write_obj, buf)
+            pump(read_into, write_obj, buf, progress)
             return None
         host = os.fspath(dest)
         # the source's permission bits for a new file (the umask applies), as cp does
@@ -305,7 +322,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
                 done = 0
                 while done < len(chunk):
                     done += f.write(chunk[done:]) or 0
-            pump(read_into, write_file, buf)
+            pump(read_into, write_file, buf, progress)
             os.utime(fd, ns=(st.atime_ns, st.mtime_ns))
         return host
     finally:
@@ -313,24 +330,25 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable) -> str | No
 
 
 def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,
-                  buf: bytearray) -> str:
+                  buf: bytearray, progress: Progress | None = None) -> str:
     from .backends import NativeFileSystem
 
     os.makedirs(host, exist_ok=True)
     target = NativeFileSystem(host)
     root = target.root()
     try:
-        copy_tree(sfs, sdir, target, root, slabel=label, dlabel=host, buf=buf)
+        copy_tree(sfs, sdir, target, root, slabel=label, dlabel=host, buf=buf,
+                  progress=progress)
         set_times_where_supported(target.fset_times, root, st)
     finally:
         target.close(root)
     return host
 
 
-def copy(source: Path, dest: Path) -> Path:
+def copy(source: Path, dest: Path, *, progress: Progress | None = None) -> Path:
     """Copy the file or directory ``source`` to ``dest``: two paths of the same or of
     different backends (a memory tree to a host-directory backend, say); returns ``dest``.
-    The same rules as :func:`copy_in`."""
+    The same rules (and ``progress``) as :func:`copy_in`."""
     if not isinstance(source, Path) or not isinstance(dest, Path):
         raise TypeError("copy: source and dest must be wasifs.Path objects")
     if _same_fs(source.fs, dest.fs):
@@ -354,10 +372,11 @@ def copy(source: Path, dest: Path) -> Path:
         except OSError as exc:
             raise relabel(exc, label) from None
         if _stat.S_ISDIR(st.mode):
-            _copy_dir(sfs, loc.dir, label, dest, st, buf)
+            _copy_dir(sfs, loc.dir, label, dest, st, buf, progress)
             return dest
+    _announce(progress, st.size)
     try:
-        _stream_in(backend_reader(sfs, fin), dest, buf, st, st.mode & 0o777)
+        _stream_in(backend_reader(sfs, fin), dest, buf, st, st.mode & 0o777, progress)
     finally:
         sfs.close(fin)
     return dest

@@ -34,6 +34,8 @@ __all__ = ("CHUNK", "copy_tree", "mirror_tree", "copy_file", "remove_entry", "cl
            "pump", "backend_reader", "backend_writer", "set_times_where_supported")
 
 CHUNK = 1 << 20
+#: a progress callback: called with the number of bytes just copied (``tqdm.update`` fits)
+Progress = Callable[[int], object]
 
 _NO_TIMES = frozenset(e for e in (getattr(errno, "ENOTSUP", None),
                                   getattr(errno, "EOPNOTSUPP", None),
@@ -42,10 +44,11 @@ _NO_TIMES = frozenset(e for e in (getattr(errno, "ENOTSUP", None),
 
 # ------------------------------------------------------------------------------ data
 def pump(read_into: Callable[[memoryview], int], write: Callable[[memoryview, int], None],
-         buf: bytearray | None = None) -> int:
+         buf: bytearray | None = None, progress: Progress | None = None) -> int:
     """Copy until ``read_into(view)`` returns 0, calling ``write(chunk, offset)`` for each
     chunk read; returns the number of bytes copied. ``buf`` is the reused buffer (a new
-    :data:`CHUNK`-sized one by default)."""
+    :data:`CHUNK`-sized one by default); ``progress(n)`` is called after each chunk with
+    its size."""
     view = memoryview(buf if buf is not None else bytearray(CHUNK))
     offset = 0
     try:
@@ -55,6 +58,8 @@ def pump(read_into: Callable[[memoryview], int], write: Callable[[memoryview, in
                 break
             write(view[:n], offset)
             offset += n
+            if progress is not None:
+                progress(n)
     finally:
         view.release()
     return offset
@@ -114,7 +119,8 @@ def set_times_where_supported(setter: Callable[[Any, int, int], None], target: A
 
 
 def copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir: Any,
-              dname: str, buf: bytearray | None = None) -> int:
+              dname: str, buf: bytearray | None = None, progress: Progress | None = None
+              ) -> int:
     """Copy the regular file ``sname`` (its ``lstat`` is ``st``) to ``dname``, created with
     the source's permission bits or truncated, with the source's times; returns its size."""
     fin = sfs.open_file(sdir, sname, read=True, write=False)
@@ -122,7 +128,7 @@ def copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir:
         fout = dfs.open_file(ddir, dname, read=False, write=True, create=True, truncate=True,
                              mode=st.mode & 0o777)
         try:
-            size = pump(backend_reader(sfs, fin), backend_writer(dfs, fout), buf)
+            size = pump(backend_reader(sfs, fin), backend_writer(dfs, fout), buf, progress)
             set_times_where_supported(dfs.fset_times, fout, st)
         finally:
             dfs.close(fout)
@@ -205,7 +211,7 @@ def _mirror_way(dfs: Backend, ddir: Any, name: str, kind: int) -> Stat | None:
 
 
 def _sync(src: Backend, sdir: Any, dst: Backend, ddir: Any, slabel: str, dlabel: str,
-          buf: bytearray | None, mirror: bool) -> int:
+          buf: bytearray | None, mirror: bool, progress: Progress | None = None) -> int:
     if buf is None:
         buf = bytearray(CHUNK)
     schain = DirChain(src, sdir, owned=False)
@@ -252,7 +258,7 @@ def _sync(src: Backend, sdir: Any, dst: Backend, ddir: Any, slabel: str, dlabel:
                 if mirror and old is not None and old.size == st.size and \
                         old.mtime_ns == st.mtime_ns:
                     continue
-                copy_file(src, schain.top, name, st, dst, ddir_now, name, buf)
+                copy_file(src, schain.top, name, st, dst, ddir_now, name, buf, progress)
         if mirror:
             _remove_others(dst, ddir, seen.pop())
     except OSError as exc:
@@ -271,18 +277,22 @@ def _remove_others(dst: Backend, ddir: Any, keep: set[str]) -> None:
 
 
 def copy_tree(src: Backend, sdir: Any, dst: Backend, ddir: Any, *, slabel: str = "",
-              dlabel: str = "", buf: bytearray | None = None) -> int:
+              dlabel: str = "", buf: bytearray | None = None,
+              progress: Progress | None = None) -> int:
     """Copy everything inside the directory ``sdir`` of ``src`` into the directory ``ddir``
     of ``dst``, merging (see the module docstring; the times of ``ddir`` itself are left
     alone). Returns the number of entries copied. An error names the entry in both trees,
-    from ``slabel`` and ``dlabel``."""
-    return _sync(src, sdir, dst, ddir, slabel, dlabel, buf, mirror=False)
+    from ``slabel`` and ``dlabel``. ``progress(n)`` is called as file data is copied
+    (``n`` bytes at a time)."""
+    return _sync(src, sdir, dst, ddir, slabel, dlabel, buf, mirror=False, progress=progress)
 
 
 def mirror_tree(src: Backend, sdir: Any, dst: Backend, ddir: Any, *, slabel: str = "",
-                dlabel: str = "", buf: bytearray | None = None) -> int:
+                dlabel: str = "", buf: bytearray | None = None,
+                progress: Progress | None = None) -> int:
     """Make ``ddir`` hold exactly what ``sdir`` holds (the ``--write-back`` step): copy what
     is new or changed (a file whose size and modification time match is left alone),
     replace what is of another type, delete what ``sdir`` no longer has. A special file in
-    ``sdir`` is an error (``EINVAL``). Returns the number of entries in ``sdir``."""
-    return _sync(src, sdir, dst, ddir, slabel, dlabel, buf, mirror=True)
+    ``sdir`` is an error (``EINVAL``). Returns the number of entries in ``sdir``;
+    ``progress(n)`` is called as file data is copied."""
+    return _sync(src, sdir, dst, ddir, slabel, dlabel, buf, mirror=True, progress=progress)
