@@ -31,6 +31,7 @@ __all__ = (
     "EXIT_NOT_FOUND",
     "EXIT_TRAP",
     "EXIT_USAGE",
+    "EXIT_WRITE_BACK",
     "GUEST_EXIT_LIMIT",
     "GuestExitError",
     "Interrupted",
@@ -59,6 +60,9 @@ EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
 #: The command line is wrong (an unknown option, a ``--dir`` that is not a directory).
 EXIT_USAGE = 128
+#: ``--write-back`` could not apply everything (what was applied, and where the guest's tree
+#: was saved, is printed); the guest's own status is in the message.
+EXIT_WRITE_BACK = 129
 #: The run was interrupted: Ctrl-C, or cancelled by the host (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 #: The guest trapped (128 + SIGABRT, as wasmtime's CLI reports a trap).

@@ -313,6 +313,8 @@ class _Entry:
     st: Stat
     decision: str = "same"
     node: _Node | None = None
+    #: the step that puts it in place, when it has one of its own
+    step: _Step | None = None
 
 
 @dataclass
@@ -533,9 +535,34 @@ class _Mirror:
                 blocked.add(parent)
         return deletable
 
+    def plan_placements(self) -> None:
+        """One step for each new or changed entry in a directory the destination has (a
+        new directory's entries go with it)."""
+        for e in self.src_order:
+            if e.decision not in ("create", "update", "replace"):
+                continue
+            parent = e.parent
+            if parent.decision in ("create", "replace"):
+                assert parent.top is not None
+                if e.node is not None:
+                    e.node.top = parent.top
+                continue
+            if parent.decision != "same":
+                continue  # inside something left alone
+            assert e.kind is not None and parent.twin is not None
+            d = self.dst_entries.get((parent.twin, e.name))
+            action: Action = "create" if d is None else \
+                "update" if e.decision == "update" else "replace"
+            e.step = _Step(parent.twin, e.name, self.temp_name(), d,
+                           WriteBackChange(action, parent.path(e.name), e.kind),
+                           fsync=e.kind == "file" and d is not None)
+            self.steps.append(e.step)
+            if e.node is not None:
+                e.node.top = e.step
+
     # -- phase 2: stage ----------------------------------------------------------------------
     def stage(self) -> None:
-        src, dst = self.src, self.dst
+        dst = self.dst
         # hard links: the names of one source file become names of one destination file,
         # linked to a name that already is that file, or to the first copy staged
         link_from: dict[int, tuple[_Node, str]] = {}
@@ -543,18 +570,18 @@ class _Mirror:
             if e.kind == "file" and e.st.nlink > 1 and e.decision == "same" and \
                     e.st.ino not in link_from and e.parent.twin is not None:
                 link_from[e.st.ino] = (e.parent.twin, e.name)
-        scur = _Cursor(src, self.sdir, self.sroot)
+        scur = _Cursor(self.src, self.sdir, self.sroot)
         dcur = _Cursor(dst, self.ddir, self.droot)
         lcur = _Cursor(dst, self.ddir, self.droot)
         new_dirs: list[tuple[_Node, Stat]] = []
         try:
             for e in self.src_order:
-                where = e.parent.twin  # the parent's place in the destination
-                if e.decision not in ("create", "update", "replace") or where is None:
+                if e.step is None and (e.decision not in ("create", "update", "replace")
+                                       or e.parent.top is None):
                     continue
                 self.check_cancel()
                 try:
-                    self.stage_one(e, where, scur, dcur, lcur, link_from, new_dirs)
+                    self.stage_one(e, scur, dcur, lcur, link_from, new_dirs)
                 except OSError as exc:
                     rel = e.parent.path(e.name)
                     raise relabel(exc, self.label(self.report.source, rel),
@@ -568,21 +595,15 @@ class _Mirror:
             dcur.close()
             scur.close()
 
-    def stage_one(self, e: _Entry, where: _Node, scur: _Cursor, dcur: _Cursor,
-                  lcur: _Cursor, link_from: dict[int, tuple[_Node, str]],
+    def stage_one(self, e: _Entry, scur: _Cursor, dcur: _Cursor, lcur: _Cursor,
+                  link_from: dict[int, tuple[_Node, str]],
                   new_dirs: list[tuple[_Node, Stat]]) -> None:
         src, dst = self.src, self.dst
-        assert e.kind is not None
-        top = e.parent.top
-        if top is None:  # a step of its own: staged at a temporary name
-            target = self.temp_name()
-            d = self.dst_entries.get((where, e.name))
-            action: Action = "create" if d is None else \
-                "update" if e.decision == "update" else "replace"
-            top = _Step(where, e.name, target, d, WriteBackChange(action, e.parent.path(e.name),
-                                                         e.kind),
-                        fsync=e.kind == "file" and d is not None)
-            self.steps.append(top)
+        where = e.parent.twin  # the parent's place in the destination
+        assert e.kind is not None and where is not None
+        if e.step is not None:  # a step of its own: staged at a temporary name
+            assert e.step.tmp is not None
+            target = e.step.tmp
             self.staged.append((where, target))
         else:
             target = e.name  # inside a new directory, staged with it
@@ -592,7 +613,6 @@ class _Mirror:
             dst.mkdir(ddir, target)
             made = _Node(where, target, None)
             e.node.twin = made
-            e.node.top = top
             new_dirs.append((made, e.st))
         elif e.kind == "symlink":
             value = src.readlink(scur.at(e.parent), e.name)
@@ -692,7 +712,8 @@ class _Mirror:
         if now is not None:  # keep the old entry until the end
             keep = self.temp_name()
             linked = False
-            if step.tmp is not None and not _stat.S_ISDIR(now.mode):
+            if step.tmp is not None and not _stat.S_ISDIR(now.mode) and \
+                    step.change.kind != "dir":  # a rename can replace only a non-directory
                 try:
                     dst.link(ddir, name, ddir, keep)
                     linked = True
@@ -784,8 +805,9 @@ def mirror_tree(src: Backend, sdir: Any, dst: Backend, ddir: Any, *, slabel: str
         m.scan_dst()
         m.plan_src()
         m.add_removals(m.plan_deletes())
-        m.stage()
+        m.plan_placements()
         m.steps += m.removals
+        m.stage()
         m.commit()
     except BaseException as exc:
         report.error = exc
@@ -793,14 +815,23 @@ def mirror_tree(src: Backend, sdir: Any, dst: Backend, ddir: Any, *, slabel: str
             report.rolled_back = m.undo()
         m.unstage()
         done = {id(s) for s in m.done}
-        if m.removals and m.steps[-1:] != m.removals[-1:]:  # stopped before they were added
-            m.steps += m.removals
         for step in m.steps:
-            (report.applied if id(step) in done else report.not_applied).append(step.change)
-        # nothing more is deleted after an error: old entries kept by steps that could not
-        # be undone stay (reported)
-        report.leftovers.extend(s.parent.path(s.kept_as) for s in m.done
-                                if s.kept_as is not None)
+            if id(step) not in done:
+                report.not_applied.append(step.change)
+                continue
+            # a step that could not be undone: what it left is exactly reported, and
+            # nothing more is deleted after an error (an old entry it kept stays, named)
+            if step.kept_as is not None:
+                report.leftovers.append(step.parent.path(step.kept_as))
+            if step.placed or (step.tmp is None and step.kept_as is not None):
+                report.applied.append(step.change)
+            elif step.kept_as is not None and not step.kept_by_link:
+                assert step.expect is not None  # moved aside, the new entry not in yet
+                report.applied.append(WriteBackChange(
+                    "delete", step.change.path, _kind(step.expect.mode) or "file"))
+                report.not_applied.append(step.change)
+            else:
+                report.not_applied.append(step.change)
         if not isinstance(exc, Exception):
             raise
         raise WriteBackError(report) from exc
