@@ -217,11 +217,10 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
         return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
     except api.Interrupted as exc:  # a limit or a cancellation: nothing is written back
         return _fail(EXIT_INTERRUPTED, f"{name}: interrupted: {exc}")
+    status = _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
-    if copies:
-        return _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
-    return result.exit_code
+    return status
 
 
 def _one_line(text: str) -> str:
@@ -340,6 +339,8 @@ def _write_back(copies: list[_Copy], when: str, status: int, exited: bool) -> in
     returns the exit status: the guest's, or :data:`EXIT_WRITE_BACK` when something was not
     applied (one summary line on stderr per directory, naming where the guest's tree was
     saved), or :data:`EXIT_INTERRUPTED` after Ctrl-C during the write-back."""
+    if not copies:
+        return status
     from .backends import WriteBackError, WriteBackReport, mirror_tree, save_tree
     from .backends.native import NativeFileSystem
     from .interrupt import CancelToken, sigint_cancels

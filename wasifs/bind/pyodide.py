@@ -38,7 +38,7 @@ from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..backends import open_backend
 from ..backends._protocol import Backend
 from ..errors import GuestTrap, ProcExit, WasiError, WasifsError
-from ..stdio import CaptureSink, Sink, Source, as_sink, as_source
+from ..stdio import CaptureSink, HostCallbackError, Sink, Source, as_sink, as_source
 from ..vfs import Preopen
 from ..wasi import CopyingMemory, WasiCore
 from ._codegen import NO_MEMORY
@@ -136,7 +136,9 @@ class _State:
 
     def fail(self, name: str, exc: BaseException, values: tuple[int, ...]) -> int:
         """Every trampoline ends here on an exception: ``EIO``, or park it and unwind."""
-        if not isinstance(exc, (ProcExit, GuestTrap)) and isinstance(exc, Exception) \
+        if isinstance(exc, HostCallbackError):  # the host's own stream failed: stop the guest
+            exc = exc.error
+        elif not isinstance(exc, (ProcExit, GuestTrap)) and isinstance(exc, Exception) \
                 and not self.strict:
             described = ", ".join(
                 f"{p}={v}" for p, v in zip(SYSCALL_PARAMS[name], values, strict=False))
