@@ -320,26 +320,33 @@ def test_cli_does_not_overwrite_what_changed_on_the_host_meanwhile(ops: Path,
                                                                    tmp_path: Path) -> None:
     h = tmp_path / "h"
     h.mkdir()
-    for name in ("both", "host-only", "gone"):
+    for name in ("both", "host-only", "gone", "host-deleted", "deleted-changed"):
         (h / name).write_text("old")
     proc = subprocess.Popen(
         [sys.executable, "-m", "wasifs", "run", "--write-back", "--dir", f"{h}::/d", str(ops),
-         "put", "/d/both", "guest", "rm", "/d/gone", "put", "/d/new", "n", "wait"],
+         "put", "/d/both", "guest", "rm", "/d/gone", "put", "/d/new", "n",
+         "put", "/d/deleted-changed", "guest", "wait"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdin is not None
-    for _ in range(3):
+    for _ in range(4):
         assert proc.stdout.readline() == b"ok\n"
-    (h / "both").write_text("host")  # changed on the host while the guest runs
+    # changed on the host while the guest runs
+    (h / "both").write_text("host")
     (h / "host-only").write_text("host")
     (h / "gone").write_text("host")
+    (h / "host-deleted").unlink()
+    (h / "deleted-changed").unlink()
     out, err = proc.communicate(b"\n", timeout=120)
     assert proc.returncode == 129, err
+    # the host's changes stay; the guest's own changes that do not clash are applied
     assert tree(h) == {"both": "host", "gone": "host", "host-only": "host", "new": "n"}
     text = err.decode()
     assert "both (changed on the host during the run and by the guest)" in text
     assert "gone (changed on the host during the run; the guest deleted it)" in text
+    assert "deleted-changed (deleted on the host during the run)" in text
     saved = tar_tree(saved_tar(err))
-    assert saved == {"both": "guest", "host-only": "old", "new": "n"}
+    assert saved == {"both": "guest", "host-only": "old", "new": "n", "host-deleted": "old",
+                     "deleted-changed": "guest"}
 
 
 # ------------------------------------------------------------------------------ library
@@ -454,6 +461,15 @@ def test_copy_out_keeps_the_old_file_when_the_copy_fails(tmp_path: Path) -> None
     with pytest.raises(OSError, match="medium failed"):
         copy_out(VPath(fs, "/t"), out)
     assert tree(out) == {"big": "old content"}  # and no half-written temporary file
+    with pytest.raises(OSError, match="medium failed"):  # one file, written through a link
+        os.symlink("big", out / "link")
+        copy_out(VPath(fs, "/t/big"), out / "link")
+    assert tree(out) == {"big": "old content", "link": "-> big"}
+    (out / "big").chmod(0o640)
+    VPath(fs, "/t/small").write_bytes(b"new")
+    copy_out(VPath(fs, "/t/small"), out / "link")
+    assert tree(out) == {"big": "new", "link": "-> big"}
+    assert (out / "big").stat().st_mode & 0o777 == 0o640
 
 
 # ------------------------------------------------------------------------------ property
@@ -546,3 +562,28 @@ def test_write_back_property(script_guest: Differential,
         archive_tree(mem, mr, saved)
         saved.seek(0)
         assert tar_tree(saved) == backend_tree(mem)
+
+
+def test_mirror_tree_is_linear_in_a_deep_tree() -> None:
+    """A guest's 3,000-deep tree written back: directory lookups linear in the tree, a
+    bounded number of open handles (item 11's trees, through the write-back)."""
+    from test_deep_trees import DEPTH, CountingMemory, build_deep, deep_path
+
+    host, mem = CountingMemory(), CountingMemory()
+    build_deep(host)
+    hr, mr = host.root(), mem.root()
+    base = Baseline()
+    copy_tree(host, hr, mem, mr, baseline=base)
+    VPath(mem, deep_path() + "/new").write_text("added at the bottom")
+    VPath(mem, deep_path(DEPTH // 2) + "/f").write_text("changed in the middle")
+    VPath(mem, "/d/d/f").unlink()
+    host.reset()
+    mem.reset()
+    report = mirror_tree(mem, mr, host, hr, baseline=base)
+    assert [str(c) for c in report.applied] == [
+        f"update {deep_path(DEPTH // 2)[1:]}/f", f"create {deep_path()[1:]}/new",
+        "delete d/d/f"]
+    for fs in (host, mem):
+        assert fs.opendirs <= 8 * DEPTH, fs.opendirs
+        assert fs.open_max - fs.open_now <= 1000, fs.open_max
+    assert snapshot(VPath(host)) == snapshot(VPath(mem))

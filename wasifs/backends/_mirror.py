@@ -468,7 +468,15 @@ class _Mirror:
         assert dparent is not None
         d = self.dst_entries.get((dparent, name))
         if d is None:
-            return "create"
+            if self.seen(dparent, name) is None:
+                return "create"
+            # copied in, deleted on the host since: that deletion stays unless the guest
+            # changed the entry too (a conflict: its version is the guest's to keep)
+            if e.kind != "dir" and self.guest_untouched(parent, name, e.st):
+                return "keep"
+            self.report.conflicts.append(WriteBackConflict(
+                parent.path(name), "deleted on the host during the run"))
+            return "conflict"
         dkind = _kind(d.mode)
         if dkind is None:
             self.report.conflicts.append(WriteBackConflict(parent.path(name), "a special file the "
