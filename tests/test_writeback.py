@@ -236,6 +236,7 @@ def test_cli_same_size_rewrite_with_the_time_set_back(ops: Path, tmp_path: Path)
 
 
 # ------------------------------------------------------------------------------ item 4
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and UNIX sockets")
 def test_cli_leaves_alone_what_the_guest_never_saw(ops: Path, tmp_path: Path) -> None:
     """Before: the FIFO and the socket, never copied in, were deleted by the write-back."""
     h = tmp_path / "h"
@@ -500,6 +501,7 @@ def apply_changes(initial: dict[str, Entry], final: dict[str, Entry],
     return dict(sorted(out.items()))
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="the host tree holds a FIFO")
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow])
