@@ -8,9 +8,10 @@ directory (the guest's in-memory tree) holds, in four phases:
    :class:`~wasifs.backends.Baseline` (what a :func:`~wasifs.backends.copy_tree` copy-in put
    where) the plan also knows what the guest never saw: a destination entry that was not
    copied in (a FIFO, a socket, a device, a file made on the host during the run) is left
-   alone, and an entry that changed on the host since the copy-in is a :class:`WriteBackConflict`
-   (neither overwritten nor deleted) unless the guest left it untouched. Names that are one
-   file in the source (hard links) become names of one file in the destination.
+   alone, and an entry that changed on the host since the copy-in is a
+   :class:`WriteBackConflict` (neither overwritten nor deleted) unless the guest left it
+   untouched. Names that are one file in the source (hard links) become names of one file
+   in the destination.
 2. **Stage.** Everything new or changed is written next to its place under a temporary name
    (``.wasifs-wb-<random>-<n>``), a new directory with all its contents; nothing that exists
    is touched. An error here removes what was staged: the destination is as it was.
@@ -22,10 +23,10 @@ directory (the guest's in-memory tree) holds, in four phases:
    the source's tree; a kept old entry that could not be removed is reported in
    :attr:`WriteBackReport.leftovers`.
 
-The outcome is a :class:`WriteBackReport`: exactly which changes were applied and which not, the
-conflicts, what was kept, any error. :func:`mirror_tree` returns it when everything was
-applied and raises :class:`WriteBackError` (holding it) otherwise. The source is only read, so
-the caller still holds the whole tree to save (:func:`archive_tree` writes it as a tar
+The outcome is a :class:`WriteBackReport`: exactly which changes were applied and which not,
+the conflicts, what was kept, any error. :func:`mirror_tree` returns it when everything was
+applied and raises :class:`WriteBackError` (holding it) otherwise. The source is only read,
+so the caller still holds the whole tree to save (:func:`archive_tree` writes it as a tar
 archive, :func:`save_tree` next to the destination).
 
 Trees are walked iteratively and directories are reached by moving a chain of open handles
@@ -59,8 +60,8 @@ from ._file import BackendFileIO
 from ._protocol import Backend, Stat
 from ._walk import DirChain, TreeWalk
 
-__all__ = ("TEMP_PREFIX", "WriteBackChange", "WriteBackConflict", "WriteBackReport", "WriteBackError",
-           "archive_tree", "mirror_tree", "save_tree")
+__all__ = ("TEMP_PREFIX", "WriteBackChange", "WriteBackConflict", "WriteBackError",
+           "WriteBackReport", "archive_tree", "mirror_tree", "save_tree")
 
 Kind = Literal["file", "dir", "symlink"]
 Action = Literal["create", "update", "replace", "delete"]
@@ -115,8 +116,8 @@ class WriteBackConflict:
 class WriteBackReport:
     """What :func:`mirror_tree` did: exactly what was and was not applied.
 
-    ``applied`` and ``not_applied`` hold the :class:`WriteBackChange` s. ``conflicts`` are paths
-    left alone on purpose; ``kept`` destination entries that the source does not have and
+    ``applied`` and ``not_applied`` hold :class:`WriteBackChange` records; ``conflicts``
+    are paths left alone on purpose; ``kept`` destination entries that the source does not have and
     that stay because the guest never saw them (not copied in, or made on the host during
     the run); ``leftovers`` temporary entries that could not be removed (named
     :data:`TEMP_PREFIX`...). ``error`` is what stopped the write-back (an ``OSError``
@@ -376,6 +377,9 @@ class _Mirror:
     def label(self, tree: str, rel: str) -> str:
         return tree.rstrip("/") + "/" + rel if tree and rel else tree or rel
 
+    def conflict(self, parent: _Node, name: str, reason: str) -> None:
+        self.report.conflicts.append(WriteBackConflict(parent.path(name), reason))
+
     # -- baseline questions ------------------------------------------------------------------
     def seen(self, parent: _Node, name: str) -> BaseEntry | None:
         return parent.base.get(name) if parent.base is not None else None
@@ -461,8 +465,7 @@ class _Mirror:
         if parent.decision in ("conflict", "skip"):
             return "skip"
         if e.kind is None:
-            self.report.conflicts.append(WriteBackConflict(parent.path(name),
-                                                  "a special file cannot be written back"))
+            self.conflict(parent, name, "a special file cannot be written back")
             return "skip"
         dparent = parent.twin
         assert dparent is not None
@@ -474,13 +477,11 @@ class _Mirror:
             # changed the entry too (a conflict: its version is the guest's to keep)
             if e.kind != "dir" and self.guest_untouched(parent, name, e.st):
                 return "keep"
-            self.report.conflicts.append(WriteBackConflict(
-                parent.path(name), "deleted on the host during the run"))
+            self.conflict(parent, name, "deleted on the host during the run")
             return "conflict"
         dkind = _kind(d.mode)
         if dkind is None:
-            self.report.conflicts.append(WriteBackConflict(parent.path(name), "a special file the "
-                                                  "guest never saw is in the way"))
+            self.conflict(parent, name, "a special file the guest never saw is in the way")
             return "skip"
         if dkind == e.kind:
             if dkind == "dir":
@@ -499,8 +500,7 @@ class _Mirror:
             return decision
         if e.kind != "dir" and dkind != "dir" and self.guest_untouched(parent, name, e.st):
             return "keep"  # changed on the host only: the host's version stays
-        self.report.conflicts.append(WriteBackConflict(parent.path(name), "changed on the host "
-                                              "during the run and by the guest"))
+        self.conflict(parent, name, "changed on the host during the run and by the guest")
         return "conflict"
 
     def plan_deletes(self) -> dict[tuple[_Node, str], bool]:
@@ -519,9 +519,8 @@ class _Mirror:
                     e.decision = "conflict"
                     if e.node is not None:
                         e.node.decision = "conflict"
-                    report.conflicts.append(WriteBackConflict(
-                        parent.path(name), "the host directory in the way holds entries "
-                        "the guest never saw"))
+                    self.conflict(parent, name, "the host directory in the way holds "
+                                  "entries the guest never saw")
                 elif e.decision == "replace" and node is not None:
                     node.gone = True  # replaced with everything in it
                 continue
@@ -533,8 +532,8 @@ class _Mirror:
                 report.kept.append(parent.path(name))
             elif not self.host_unchanged(parent, name, d):
                 ok = False
-                report.conflicts.append(WriteBackConflict(parent.path(name), "changed on the host "
-                                                 "during the run; the guest deleted it"))
+                self.conflict(parent, name, "changed on the host during the run; the guest "
+                              "deleted it")
             elif node is not None and node in blocked:
                 ok = False
                 report.kept.append(parent.path(name))
@@ -679,8 +678,8 @@ class _Mirror:
                                and deletable.get((parent.parent, parent.name), False)):
                 continue  # goes with its directory
             d = self.dst_entries[key]
-            self.removals.append(_Step(parent, name, None, d,
-                                    WriteBackChange("delete", parent.path(name), _kind(d.mode) or "file")))
+            change = WriteBackChange("delete", parent.path(name), _kind(d.mode) or "file")
+            self.removals.append(_Step(parent, name, None, d, change))
 
     def commit(self) -> None:
         dst = self.dst
