@@ -374,6 +374,9 @@ def test_mirror_tree_reports_what_it_did(tmp_path: Path) -> None:
     assert tree(tmp_path / "h") == {"d": "/", "d/f": "g", "n": "/", "n/x": "-> ../d"}
     # nothing changed since: nothing to do
     assert mirror_tree(mem, mr, host, hr).applied == []
+    report = WriteBackReport(dest="h", not_applied=[WriteBackChange("create", "a\nb", "file")])
+    assert report.summary() == ("write-back to h incomplete: 0 of 1 change(s) applied; "
+                                "not applied: create a\\nb")  # one line, whatever the names
 
 
 class Failing(NativeFileSystem):

@@ -167,7 +167,8 @@ class WriteBackReport:
             parts.append(f"error: {_describe(self.error)}")
         if self.saved_to is not None:
             parts.append(f"the guest's tree is saved in {self.saved_to}")
-        return "; ".join(parts)
+        # one line whatever the names hold (a guest can put a newline in one)
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in "; ".join(parts))
 
 
 def _some(items: list[Any], limit: int) -> str:
