@@ -217,12 +217,15 @@ class WasiHost:
             with self._interruptible():
                 self.binding.invoke("_start")
         except ProcExit as exc:
+            self.flush()
             trap = exit_status_trap(exc.code)
             if trap is not None:
                 raise GuestTrap(trap) from None
             return exc.code
-        finally:
-            self.flush()
+        except BaseException:
+            self._flush_quietly()  # what stopped the guest is what the caller sees
+            raise
+        self.flush()
         return 0
 
     def _interruptible(self) -> _Interruptible:
@@ -231,6 +234,13 @@ class WasiHost:
     def flush(self) -> None:
         for sink in (self.core.stdout, self.core.stderr):
             sink.flush()
+
+    def _flush_quietly(self) -> None:
+        for sink in (self.core.stdout, self.core.stderr):
+            try:
+                sink.flush()
+            except Exception:  # noqa: BLE001, PERF203 - another error is on its way up
+                pass
 
     def close(self) -> None:
         """Close every descriptor the guest left open (flushes output). Idempotent."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from .config import (
     EXIT_CANNOT_RUN,
@@ -26,6 +26,7 @@ from .config import (
     EXIT_NOT_FOUND,
     EXIT_TRAP,
     EXIT_USAGE,
+    EXIT_WRITE_BACK,
     GUEST_EXIT_LIMIT,
 )
 
@@ -37,6 +38,9 @@ EXIT_STATUSES: dict[int, str] = {
                      "or of the wrong type, or not a command",
     EXIT_NOT_FOUND: "the module file does not exist",
     EXIT_USAGE: "usage error: a bad option, a --dir that is not a directory",
+    EXIT_WRITE_BACK: "--write-back could not apply everything (nothing is lost: the summary "
+                     "says what was applied and where the guest's tree was saved), or "
+                     "--export-changes could not write its folder",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing is written back",
     EXIT_TRAP: "the guest trapped (including proc_exit with a status outside 0-125)",
 }
@@ -129,10 +133,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="memory (default): copy each --dir into a fresh in-memory filesystem "
                         "and leave the host directory untouched; native: work on the host "
                         "directory itself")
-    p.add_argument("--write-back", action="store_true",
-                   help="with --backend memory: write the final tree back to the host "
+    p.add_argument("--write-back", dest="write_back", action="store_const", const="always",
+                   default=None,
+                   help="with --backend memory: write the final tree back to the --dir host "
                         "directories when the guest exits (deletions included; never after "
-                        "an interruption)")
+                        "an interruption); --write-back=success: only after exit status 0. "
+                        "Nothing is lost: see docs/writeback.md")
+    # "--write-back=success" as an option of its own: an optional value would take the module
+    p.add_argument("--write-back=success", dest="write_back", action="store_const",
+                   const="success", help=argparse.SUPPRESS)
+    p.add_argument("--write-back=always", dest="write_back", action="store_const",
+                   const="always", help=argparse.SUPPRESS)
     p.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
                    help=argparse.SUPPRESS)
 
@@ -218,7 +229,13 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
         return _fail(EXIT_NOT_FOUND, f"{module}: no such module file")
 
     mounts: dict[str, api.Mount] = {}
-    copies: list[tuple[Any, str, str]] = []  # in-memory copies to write back
+    copies: list[_Copy] = []  # in-memory copies to write back
+    if ns.write_back:
+        overlap = _overlapping([host for (host, _), readonly in dirs if not readonly])
+        if overlap is not None:
+            return _fail(EXIT_USAGE, f"--write-back: --dir {overlap[1]} is {overlap[2]} "
+                         f"--dir {overlap[0]}: the two copies would overwrite each other's "
+                         "changes; give the folder once")
     if dirs:
         # With --backend memory every --dir lives in ONE in-memory filesystem, each in its
         # own folder, so that a rename between two of them works as on the host.
@@ -251,14 +268,15 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
                      "is a complete WebAssembly module (rebuild or download it again)")
     except OSError as exc:
         return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
-    _write_back(copies)
+    except api.Interrupted as exc:  # a limit or a cancellation: nothing is written back
+        return _fail(EXIT_INTERRUPTED, f"{name}: interrupted: {exc}")
+    status = _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
     if ns.export_changes is not None:
-        status = _export_changes(result.mounts, ns.export_changes)
-        if status:
-            return status
+        exported = _export_changes(result.mounts, ns.export_changes)
+        status = status or exported
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
-    return result.exit_code
+    return status
 
 
 def _one_line(text: str) -> str:
@@ -295,18 +313,29 @@ def _link_message(exc: Any, name: str) -> str:
     return str(exc)
 
 
+class _Copy(NamedTuple):
+    """A --dir copied into memory, to write back: the memory filesystem, its folder there,
+    the host directory, what the copy-in put where, and the guest's path."""
+
+    mem: Any
+    folder: str
+    host: str
+    baseline: Any
+    guest: str
+
+
 def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_back: bool
-                ) -> tuple[dict[str, Any], list[tuple[Any, str, str]]]:
-    """The mounts for ``--dir``/``--ro-dir``, and the (memory fs, folder, host dir) triples
-    to write back. With the memory backend all directories are copied into one
-    ``MemoryFileSystem``, folder ``dir<N>`` each, and mounted on their folder."""
+                ) -> tuple[dict[str, Any], list[_Copy]]:
+    """The mounts for ``--dir``/``--ro-dir``, and the copies to write back. With the memory
+    backend all directories are copied into one ``MemoryFileSystem``, folder ``dir<N>``
+    each, and mounted on their folder."""
     from .api import Mount
-    from .backends import copy_tree
+    from .backends import Baseline, copy_tree
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
 
     mounts: dict[str, Any] = {}
-    copies: list[tuple[Any, str, str]] = []
+    copies: list[_Copy] = []
     mem: MemoryFileSystem | None = None
     for index, ((host, guest), readonly) in enumerate(dirs):
         if backend == "native":
@@ -319,11 +348,12 @@ def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_ba
         root = mem.root()
         s = src.root()
         d = None
+        baseline = Baseline()
         try:
             mem.mkdir(root, folder)
             d = mem.opendir(root, folder)
             with _copy_progress(f"copying {host} in") as progress:
-                copy_tree(src, s, mem, d, progress=progress)
+                copy_tree(src, s, mem, d, baseline=baseline, progress=progress)
         finally:
             src.close(s)
             if d is not None:
@@ -331,7 +361,7 @@ def _mount_dirs(dirs: list[tuple[tuple[str, str], bool]], backend: str, write_ba
             mem.close(root)
         mounts[guest] = Mount(mem, readonly, subdir=folder)
         if write_back and not readonly:
-            copies.append((mem, folder, host))
+            copies.append(_Copy(mem, folder, host, baseline, guest))
     return mounts, copies
 
 
@@ -380,32 +410,100 @@ def _export_changes(mounts: Any, dest: str) -> int:
     try:
         exported = export_overlays(mounts, dest)
     except OSError as exc:
-        return _fail(EXIT_CANNOT_RUN, f"--export-changes {dest}: {exc}")
+        return _fail(EXIT_WRITE_BACK, f"--export-changes {dest}: {exc}")
     for guest, changes in exported.items():
         print(f"wasifs: {guest}: {len(changes)} change(s) exported to "
               f"{os.path.join(dest, guest.strip('/'))}", file=sys.stderr)
     return 0
 
 
-def _write_back(copies: list[tuple[Any, str, str]]) -> None:
-    if not copies:
-        return
-    from .backends import mirror_tree
-    from .backends.native import NativeFileSystem
+def _overlapping(hosts: list[str]) -> tuple[str, str, str] | None:
+    """Two of the host folders that are the same folder or one inside the other (by
+    device and inode, so symlinks and bind mounts count): ``(outer, inner, relation)``."""
+    ids = []
+    for host in hosts:
+        st = os.stat(host)
+        ids.append((st.st_dev, st.st_ino))
+    for i, host in enumerate(hosts):
+        path = os.path.realpath(host)
+        first = True
+        while True:
+            st = os.stat(path)
+            for j, key in enumerate(ids):
+                if j != i and key == (st.st_dev, st.st_ino):
+                    if first:
+                        if j < i:
+                            return hosts[j], host, "the same folder as"
+                    else:
+                        return hosts[j], host, "inside"
+            parent = os.path.dirname(path)
+            if parent == path:
+                break
+            path, first = parent, False
+    return None
 
-    for mem, folder, host in copies:
-        dst = NativeFileSystem(host)
-        mroot, droot = mem.root(), dst.root()
+
+def _write_back(copies: list[_Copy], when: str, status: int, exited: bool) -> int:
+    """Write the guest's copies back (``when``: always, or only after a zero ``status``);
+    returns the exit status: the guest's, or :data:`EXIT_WRITE_BACK` when something was not
+    applied (one summary line on stderr per directory, naming where the guest's tree was
+    saved), or :data:`EXIT_INTERRUPTED` after Ctrl-C during the write-back."""
+    if not copies:
+        return status
+    from .backends import WriteBackError, WriteBackReport, mirror_tree, save_tree
+    from .backends.native import NativeFileSystem
+    from .interrupt import CancelToken, sigint_cancels
+
+    if when == "success" and not (exited and status == 0):
+        what = f"exited with status {status}" if exited else "trapped"
+        print(f"wasifs: not written back: the guest {what} (--write-back=success)",
+              file=sys.stderr)
+        return status
+    token = CancelToken()
+    failed = False
+    interrupted = False
+    for mem, folder, host, baseline, guest in copies:
+        mroot = mem.root()
         src = None
         try:
             src = mem.opendir(mroot, folder)
-            with _copy_progress(f"writing back {host}") as progress:
-                mirror_tree(mem, src, dst, droot, progress=progress)
+            report = WriteBackReport(dest=host)
+            if not failed:
+                dst = NativeFileSystem(host)
+                droot = dst.root()
+                try:
+                    with sigint_cancels(token), \
+                            _copy_progress(f"writing back {host}") as progress:
+                        mirror_tree(mem, src, dst, droot, slabel=guest, baseline=baseline,
+                                    report=report, cancel=token, progress=progress)
+                except (WriteBackError, KeyboardInterrupt):
+                    pass
+                finally:
+                    dst.close(droot)
+                if report.complete:
+                    continue
+            try:
+                report.saved_to = save_tree(mem, src, host, label=host)
+            except OSError as exc:
+                print(f"wasifs: the guest's tree for {host} could not be saved: {exc}",
+                      file=sys.stderr)
+            if failed:  # the first failure stops the write-back: the rest is only saved
+                print(f"wasifs: not written back to {host} (an earlier write-back failed)"
+                      + (f"; the guest's tree is saved in {report.saved_to}"
+                         if report.saved_to else ""), file=sys.stderr)
+                continue
+            failed = True
+            interrupted = isinstance(report.error, KeyboardInterrupt)
+            guest_status = "" if exited and status == 0 else \
+                f" (the guest {f'exited with status {status}' if exited else 'trapped'})"
+            print(f"wasifs: {report.summary()}{guest_status}", file=sys.stderr)
         finally:
             if src is not None:
                 mem.close(src)
             mem.close(mroot)
-            dst.close(droot)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_WRITE_BACK if failed else status
 
 
 @contextlib.contextmanager

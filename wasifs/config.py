@@ -31,6 +31,7 @@ __all__ = (
     "EXIT_NOT_FOUND",
     "EXIT_TRAP",
     "EXIT_USAGE",
+    "EXIT_WRITE_BACK",
     "GUEST_EXIT_LIMIT",
     "GuestExitError",
     "Interrupted",
@@ -59,6 +60,9 @@ EXIT_CANNOT_RUN = 126
 EXIT_NOT_FOUND = 127
 #: The command line is wrong (an unknown option, a ``--dir`` that is not a directory).
 EXIT_USAGE = 128
+#: ``--write-back`` could not apply everything (what was applied, and where the guest's tree
+#: was saved, is printed); the guest's own status is in the message.
+EXIT_WRITE_BACK = 129
 #: The run was interrupted: Ctrl-C, or cancelled by the host (128 + SIGINT).
 EXIT_INTERRUPTED = 130
 #: The guest trapped (128 + SIGABRT, as wasmtime's CLI reports a trap).
@@ -275,7 +279,14 @@ class RunOptions:
     def argv(self, default_name: str) -> list[str]:
         if isinstance(self.args, (str, bytes)):
             raise TypeError("args must be a sequence of strings (argv), not a single string")
-        return [default_name] if self.args is None else list(self.args)
+        if self.args is None:
+            return [default_name]
+        argv = list(self.args)
+        for i, item in enumerate(argv):
+            if not isinstance(item, (str, bytes, bytearray)):
+                raise TypeError(f"args[{i}] must be a str or bytes, not "
+                                f"{type(item).__name__}: {item!r}")
+        return argv
 
 
 _OPTION_NAMES = frozenset(f.name for f in fields(RunOptions))
@@ -285,6 +296,8 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
                ) -> tuple[WasiCore, list[Preopen]]:
     """The sans-I/O core for a run with ``options``, and its preopens (fds 3, 4, ...)."""
     args = options.argv(default_name)
+    _check_fd_limit(options.fd_limit,
+                    len(options.mounts) if isinstance(options.mounts, Mapping) else 0)
     opened = preopens(options.mounts)
     if options.binding not in ("auto", "raw", "checked"):
         raise ValueError(f"binding must be 'auto', 'raw' or 'checked', not {options.binding!r}")
@@ -300,6 +313,17 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
         fd_limit=options.fd_limit,
     )
     return core, opened
+
+
+def _check_fd_limit(limit: object, mounts: int) -> None:
+    """``fd_limit`` is an int with room for stdin, stdout, stderr and one descriptor per
+    mount (``TypeError``/``ValueError`` naming what is wrong)."""
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(f"fd_limit must be an int, not {type(limit).__name__}: {limit!r}")
+    need = 3 + mounts
+    if limit < need:
+        raise ValueError(f"fd_limit={limit} is too small: stdin, stdout, stderr and the "
+                         f"{mounts} mount(s) take {need} descriptors")
 
 
 def captured(sink: Sink) -> bytes:

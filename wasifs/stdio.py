@@ -6,6 +6,13 @@ most ``n`` bytes at a time and gives a sink bytes it owns (a copy of guest memor
 Text streams are accepted too: a text stream with a binary ``buffer`` (``sys.stdout``) is used
 through that buffer; one without (``io.StringIO``) gets the guest's bytes decoded as UTF-8
 (:class:`TextSink`) or gives its text encoded as UTF-8 (:class:`TextSource`).
+
+Errors of the host's own streams: an ``OSError`` (a closed pipe, a full disk) is an I/O error
+the guest sees with its errno, as a guest under wasmtime sees its host's; any other exception
+(a stdin iterator, a file or a stdout callback that raises) is the host's own failure: the
+streams made by :func:`as_source` and :func:`as_sink` raise it as :class:`HostCallbackError`
+inside the syscall, the binding stops the guest, and the run raises the original exception
+to its caller.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, Protocol, TextIO, runtime_checkable
 
 __all__ = (
+    "HostCallbackError",
     "Source",
     "Sink",
     "BytesSource",
@@ -61,6 +69,17 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
     def isatty(self) -> bool: ...
+
+
+class HostCallbackError(Exception):
+    """A host stream failed inside a syscall with ``error``, an exception that is not an
+    ``OSError`` (its ``stream``: ``"stdin"``, ``"stdout"`` or ``"stderr"``). The engine
+    binding stops the guest and re-raises ``error`` itself to the caller of the run."""
+
+    def __init__(self, error: Exception, stream: str) -> None:
+        super().__init__(f"the guest's {stream} ({type(error).__name__}: {error})")
+        self.error = error
+        self.stream = stream
 
 
 class BytesSource:
@@ -383,6 +402,72 @@ class NullSink:
         return False
 
 
+class _GuardedSource:
+    """A source whose failures other than ``OSError`` stop the guest
+    (:class:`HostCallbackError`); every other attribute is the source's own."""
+
+    __slots__ = ("_inner", "_stream")
+
+    def __init__(self, inner: Source, stream: str = "stdin") -> None:
+        self._inner = inner
+        self._stream = stream
+
+    def read(self, n: int) -> bytes:
+        try:
+            return self._inner.read(n)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise HostCallbackError(exc, self._stream) from exc
+
+    def ready(self) -> bool:
+        try:
+            return self._inner.ready()
+        except OSError:
+            raise
+        except Exception as exc:
+            raise HostCallbackError(exc, self._stream) from exc
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _GuardedSink:
+    """A sink whose write failures other than ``OSError`` stop the guest
+    (:class:`HostCallbackError`); ``flush`` (called by the host, after the guest) raises
+    as it is, and every other attribute is the sink's own."""
+
+    __slots__ = ("_inner", "_stream")
+
+    def __init__(self, inner: Sink, stream: str) -> None:
+        self._inner = inner
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._inner.write(data)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise HostCallbackError(exc, self._stream) from exc
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+#: Streams of wasifs's own that fail only with ``OSError`` (left unguarded).
+_PLAIN = (BytesSource, InheritSource, CaptureSink, NullSink, _GuardedSource, _GuardedSink)
+
+
 def _is_text(spec: object) -> bool:
     return isinstance(spec, io.TextIOBase) or (
         hasattr(spec, "encoding") and hasattr(spec, "buffer") and not isinstance(spec, io.RawIOBase)
@@ -399,7 +484,13 @@ def _binary_buffer(spec: Any) -> BinaryIO | None:
 def as_source(spec: object) -> Source:
     """A :class:`Source` from ``None`` (empty), bytes, a binary file, a text stream (its
     binary ``buffer``, else its text as UTF-8), an iterable of bytes, the string
-    ``"inherit"``, or a ready :class:`Source`."""
+    ``"inherit"``, or a ready :class:`Source`; one that fails with an exception other than
+    ``OSError`` raises :class:`HostCallbackError` (the module docstring tells why)."""
+    source = _source(spec)
+    return source if type(source) in _PLAIN else _GuardedSource(source)
+
+
+def _source(spec: object) -> Source:
     if spec is None:
         return BytesSource(b"")
     if isinstance(spec, (bytes, bytearray, memoryview)):
@@ -423,7 +514,15 @@ def as_source(spec: object) -> Source:
 def as_sink(spec: object, *, fd: int) -> Sink:
     """A :class:`Sink` from ``"capture"`` (the default), ``"inherit"``, ``None``/``"null"``
     (discard), a binary file object, a text stream (through its binary ``buffer``, else
-    decoded as UTF-8), a callable (called per write), or a ready :class:`Sink`."""
+    decoded as UTF-8), a callable (called per write), or a ready :class:`Sink`; one whose
+    writes fail with an exception other than ``OSError`` raises :class:`HostCallbackError`
+    (the module docstring tells why)."""
+    sink = _sink(spec, fd)
+    return sink if type(sink) in _PLAIN else _GuardedSink(sink, "stdout" if fd == 1 else
+                                                           "stderr" if fd == 2 else f"fd {fd}")
+
+
+def _sink(spec: object, fd: int) -> Sink:
     if spec == "capture":
         return CaptureSink()
     if spec == "inherit":

@@ -13,9 +13,10 @@ multi-gigabyte file takes constant memory. Trees are walked iteratively, so a tr
 depth copies (and snapshots) in time linear in its size. Inside a tree (the tree copy is
 :func:`wasifs.backends.copy_tree`, shared with the CLI), symlinks are copied as symlinks
 (their target verbatim, never followed), directories are merged into existing ones, files
-overwrite existing files (keeping no old data), and a symlink in the way of a new entry is
-replaced; a file in the way of a directory, or a directory in the way of a file or symlink,
-is an error and nothing is deleted. Modification and access times of files, directories and
+replace existing files (written under a temporary name and renamed over them, so an error
+never leaves a half-written file or loses the old one), and a symlink in the way of a new
+entry is replaced; a file in the way of a directory, or a directory in the way of a file or
+symlink, is an error and nothing is deleted. Hard links stay hard links. Modification and access times of files, directories and
 symlinks are preserved; new files get the source's permission bits (subject to the host's
 umask on a host directory). FIFOs, sockets and devices are skipped.
 
@@ -49,7 +50,7 @@ from .backends import (
     relabel,
     set_times_where_supported,
 )
-from .backends._copy import Progress
+from .backends._copy import Progress, temp_name
 from .path import Path, _same_fs
 
 __all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")
@@ -314,19 +315,42 @@ def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable, *,
             pump(read_into, write_obj, buf, progress)
             return None
         host = os.fspath(dest)
-        # the source's permission bits for a new file (the umask applies), as cp does
-        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0),
-                     st.mode & 0o777)
+        _write_host_file(host, read_into, st, buf, progress)
+        return host
+    finally:
+        sfs.close(fin)
+
+
+def _write_host_file(host: str, read_into: Callable[[memoryview], int], st: Stat,
+                     buf: bytearray, progress: Progress | None = None) -> None:
+    """Write a host file whole or not at all: into a new file next to it, renamed over it
+    at the end (an existing file keeps its permission bits, a new one gets the source's
+    less the umask, as cp does; a symlink at ``host`` is written through, as cp does)."""
+    target = os.path.realpath(host) if os.path.islink(host) else host
+    try:
+        keep: int | None = os.stat(target).st_mode & 0o7777
+    except FileNotFoundError:
+        keep = None
+    tmp = os.path.join(os.path.dirname(target) or ".", temp_name())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0),
+                 st.mode & 0o777)
+    try:
         with open(fd, "wb", buffering=0) as f:
             def write_file(chunk: memoryview, _offset: int) -> None:
                 done = 0
                 while done < len(chunk):
                     done += f.write(chunk[done:]) or 0
             pump(read_into, write_file, buf, progress)
+            if keep is not None:
+                os.chmod(fd, keep)
             os.utime(fd, ns=(st.atime_ns, st.mtime_ns))
-        return host
-    finally:
-        sfs.close(fin)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,

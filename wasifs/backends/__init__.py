@@ -26,9 +26,12 @@ and :mod:`wasifs.transfer` are made of):
 - :func:`resolve` / :class:`Location`: the host-side path walker (:data:`MAX_SYMLINKS`);
   :class:`DirChain`, :class:`TreeWalk` and :func:`walk_dirs`: iterative tree walks;
 - :class:`BackendFileIO`: a binary file object over a backend file handle;
-- :func:`copy_tree` / :func:`mirror_tree` / :func:`copy_file` / :func:`remove_entry` /
-  :func:`clear_dir`, and the data pump :func:`pump` with :func:`backend_reader` /
-  :func:`backend_writer`: copying and removing through the protocol;
+- :func:`copy_tree` / :func:`copy_file` / :func:`remove_entry` / :func:`clear_dir`, and the
+  data pump :func:`pump` with :func:`backend_reader` / :func:`backend_writer`: copying and
+  removing through the protocol (a :class:`Baseline` records what a copy put where);
+- :func:`mirror_tree`: writing a tree back without ever losing data, with a
+  :class:`WriteBackReport` of exactly what it did (:class:`WriteBackError` when not
+  everything was applied); :func:`archive_tree` / :func:`save_tree`: a tree as a tar archive;
 - :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths.
 
 The filesystem classes are imported on first use (PEP 562): importing this package never
@@ -42,18 +45,28 @@ from typing import TYPE_CHECKING, Any
 
 from ._copy import (
     CHUNK,
+    BaseEntry,
+    Baseline,
     backend_reader,
     backend_writer,
     clear_dir,
     copy_file,
     copy_tree,
-    mirror_tree,
     pump,
     remove_entry,
     set_times_where_supported,
 )
 from ._errors import errno_of, relabel
 from ._file import BackendFileIO
+from ._mirror import (
+    WriteBackChange,
+    WriteBackConflict,
+    WriteBackError,
+    WriteBackReport,
+    archive_tree,
+    mirror_tree,
+    save_tree,
+)
 from ._protocol import Backend, DirEntry, Stat
 from ._registry import GROUP, backend_names, open_backend
 from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dirs
@@ -100,6 +113,14 @@ __all__ = (
     "OverlayFileSystem",
     "Change",
     "ChangeKind",
+    "Baseline",
+    "BaseEntry",
+    "WriteBackReport",
+    "WriteBackChange",
+    "WriteBackConflict",
+    "WriteBackError",
+    "archive_tree",
+    "save_tree",
 )
 
 _LAZY = {

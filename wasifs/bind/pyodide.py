@@ -46,7 +46,7 @@ from ..config import (
     program_name,
 )
 from ..errors import GuestTrap, ProcExit, WasiError, WasifsError
-from ..stdio import Sink, Source
+from ..stdio import HostCallbackError, Sink, Source
 from ..vfs import Preopen
 from ..wasi import CopyingMemory, WasiCore
 from ._codegen import NO_MEMORY
@@ -142,7 +142,9 @@ class _State:
 
     def fail(self, name: str, exc: BaseException, values: tuple[int, ...]) -> int:
         """Every trampoline ends here on an exception: ``EIO``, or park it and unwind."""
-        if not isinstance(exc, (ProcExit, GuestTrap)) and isinstance(exc, Exception) \
+        if isinstance(exc, HostCallbackError):  # the host's own stream failed: stop the guest
+            exc = exc.error
+        elif not isinstance(exc, (ProcExit, GuestTrap)) and isinstance(exc, Exception) \
                 and not self.strict:
             described = ", ".join(
                 f"{p}={v}" for p, v in zip(SYSCALL_PARAMS[name], values, strict=False))

@@ -29,7 +29,9 @@ instantiation" error. Use one linker (or ``allow_shadowing``) per store.
 
 Error model (see ``design/layout.md``): ``WasiError`` becomes its errno; ``ProcExit`` is parked
 in the per-store slot and ends the guest call with a trap, and :meth:`WasmtimeBinding.invoke`
-re-raises it. Any other exception is a bug: it is logged on ``logging.getLogger("wasifs")`` with
+re-raises it; so is the exception of a host stream that failed (``HostCallbackError``: its
+original exception is re-raised). Any other exception is a bug: it is logged on
+``logging.getLogger("wasifs")`` with
 the syscall and its arguments and the guest gets ``EIO``, or, with ``strict=True``, it is parked
 and re-raised from ``invoke`` instead. ``BaseException``s that are not ``Exception``s
 (``KeyboardInterrupt``, ``SystemExit``) always end the guest call and are re-raised. Traps that
@@ -60,6 +62,7 @@ import wasmtime
 from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..errors import GuestTrap, ProcExit
 from ..interrupt import CancelToken
+from ..stdio import HostCallbackError
 from ._codegen import CHECKED_FACTORIES
 from ._interrupt import EpochWatch, watch_store
 from ._raw import CALLBACK, Keep, RawApi, probe, register
@@ -218,6 +221,10 @@ class _StoreState:
         """The exception to park (the guest call then traps), or None for ``EIO``."""
         if isinstance(exc, (ProcExit, GuestTrap)) or not isinstance(exc, Exception):
             return exc
+        if isinstance(exc, HostCallbackError):  # the host's own stream failed: stop the guest
+            exc.error.add_note(f"wasifs: raised by the guest's {exc.stream}; the guest was "
+                               "stopped")
+            return exc.error
         cancel = self.cancel
         if cancel is not None and cancel.cancelled and type(exc) is type(cancel.reason):
             return exc  # a host-side wait was cancelled (it raises a copy of the reason)
