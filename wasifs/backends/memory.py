@@ -25,7 +25,7 @@ from time import time_ns as _now
 from typing import Any
 
 from ._facade import HandleFileSystem
-from ._protocol import DirEntry, Stat
+from ._protocol import PATH_MAX, DirEntry, Stat, name_too_long
 
 __all__ = ("MemoryFileSystem",)
 
@@ -40,6 +40,12 @@ _DEVICES = itertools.count((0x77617369 << 32) + 1)
 
 
 _new_stat = tuple.__new__
+
+
+def _new_name(name: str) -> None:
+    """Refuse a name a new entry may not have: more than NAME_MAX bytes (as a host would)."""
+    if len(name) > 63 and name_too_long(name):
+        raise _error(errno.ENAMETOOLONG, name)
 
 
 def _error(code: int, name: str | None = None) -> OSError:
@@ -207,6 +213,7 @@ class MemoryFileSystem(HandleFileSystem):
                 raise _error(_EROFS, name)
             if dir.nlink == 0:
                 raise _error(errno.ENOENT, name)  # the directory was removed
+            _new_name(name)
             now = _now()
             new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask), now)
             dir.children[name] = new
@@ -365,6 +372,7 @@ class MemoryFileSystem(HandleFileSystem):
             raise _error(_EROFS, name)
         if dir.nlink == 0:
             raise _error(errno.ENOENT, name)
+        _new_name(name)
         now = _now()
         dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
                                   now, dir)
@@ -407,6 +415,8 @@ class MemoryFileSystem(HandleFileSystem):
         if dst_dir.nlink == 0:
             raise _error(errno.ENOENT, dst)
         old = dst_dir.children.get(dst)
+        if old is None:
+            _new_name(dst)
         if old is node:
             return  # the same file (same name, or two hard links): nothing to do
         if type(old) is _Dir:
@@ -458,6 +468,7 @@ class MemoryFileSystem(HandleFileSystem):
             raise _error(_EROFS, dst)
         if dst_dir.nlink == 0:
             raise _error(errno.ENOENT, dst)
+        _new_name(dst)
         now = _now()
         dst_dir.children[dst] = node
         node.nlink += 1
@@ -470,6 +481,9 @@ class MemoryFileSystem(HandleFileSystem):
             raise _error(_EROFS, name)
         if not target or dir.nlink == 0:
             raise _error(errno.ENOENT, name)
+        _new_name(name)
+        if len(target) >= PATH_MAX or len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+            raise _error(errno.ENAMETOOLONG, name)  # as Linux: at most PATH_MAX - 1 bytes
         now = _now()
         dir.children[name] = _Link(self._next_ino(), now, target)
         dir.mtime = dir.ctime = now

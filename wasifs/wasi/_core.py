@@ -46,6 +46,8 @@ from ..abi import (
 from ..backends._protocol import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
 from ..stdio import BytesSource, CaptureSink, Sink, Source
+from ..vfs._resolve import NAME_MAX as _NAME_MAX
+from ..vfs._resolve import PATH_MAX as _PATH_MAX
 from ..vfs._resolve import Resolved, close_all, resolve
 from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
@@ -72,7 +74,6 @@ _iov_unpack = IOVEC_STRUCT.unpack_from
 _u32_pack = U32_STRUCT.pack_into
 _u64_pack = U64_STRUCT.pack_into
 _filestat_pack = FILESTAT_STRUCT.pack_into
-_NAME_MAX = 255
 _S_IFLNK = _stat.S_IFLNK
 
 # Plain ints for the hot paths (IntEnum/IntFlag operators are Python-level calls).
@@ -284,6 +285,8 @@ class WasiCore:
         mem = self.mem
         if ptr + n > len(mem):
             raise WasiError(_FAULT)
+        if n >= _PATH_MAX:  # never decoded: a path costs at most PATH_MAX bytes of host memory
+            raise WasiError(_ERR_NAMETOOLONG)
         try:
             return str(mem[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError:
@@ -913,13 +916,15 @@ class WasiCore:
         end = path_ptr + path_len
         if end > len(mem):
             return _FAULT
+        if path_len >= _PATH_MAX:
+            return _ERR_NAMETOOLONG
         try:
             path = str(mem[path_ptr:end], "utf-8")
         except UnicodeDecodeError:
             return _ERR_ILSEQ
         backend = d.backend
         if "/" not in path and path and path != "." and path != ".." and "\x00" not in path \
-                and len(path) <= _NAME_MAX:
+                and path_len <= _NAME_MAX:
             # One plain name (the common case): a single lstat, unless it is a symlink to follow.
             try:
                 st = backend.lstat(d.ref.handle, path)
