@@ -9,7 +9,9 @@ namespace change the parent's mtime and ctime, ...).
 A handle is the inode object itself: ``close`` does nothing, a lookup is a dict access, and
 a file's data is one ``bytearray`` that :meth:`MemoryFileSystem.pread` copies straight into
 the caller's buffer (one copy) and :meth:`MemoryFileSystem.pwrite` slice-assigns into
-(appends are amortised O(n), as ``bytearray`` over-allocates). Permission bits are stored and
+(appends are amortised O(n), as ``bytearray`` over-allocates). A file with a hole of
+:data:`BLOCK` bytes or more is stored in blocks instead, holes left out (:class:`_Sparse`),
+so that no size a guest asks for costs memory it did not write. Permission bits are stored and
 reported but not enforced (there is one user). Thread safety comes from the GIL: every data
 operation is a single ``bytearray`` operation; namespace changes are not atomic against
 concurrent namespace changes from other threads.
@@ -33,6 +35,12 @@ _EROFS = errno.EROFS
 
 #: Reads up to this size copy through a small ``bytes`` (cheaper than a memoryview).
 _SMALL_READ = 256
+
+#: A file is stored densely (one ``bytearray``) until a hole of this many bytes or more
+#: would be made in it (a write past the end, a truncate or an allocate that grows it);
+#: from then on in blocks of this size, where a hole costs nothing (:class:`_Sparse`).
+BLOCK = 1 << 16
+_ZEROS = memoryview(bytes(BLOCK))
 
 #: st_dev numbers of memory filesystems: "wasi" in the high half, a serial in the low one, so
 #: that they never collide with each other (and are unlikely to collide with a host device).
@@ -72,8 +80,106 @@ class _Inode:
         self.atime = self.mtime = self.ctime = now
 
 
+class _Sparse:
+    """The data of a file with holes: blocks of :data:`BLOCK` bytes by index, and the size.
+
+    Block ``k`` holds the bytes from ``k * BLOCK`` on; it may be shorter than ``BLOCK`` (the
+    rest of it is a hole) and a missing block is all hole. A hole reads as zeros and costs
+    no memory. ``len()`` is the file's size.
+    """
+
+    __slots__ = ("blocks", "size")
+
+    def __init__(self, blocks: dict[int, bytearray], size: int) -> None:
+        self.blocks = blocks
+        self.size = size
+
+    @classmethod
+    def of(cls, data: bytearray) -> _Sparse:
+        """The same content as the dense ``data`` (copied into blocks)."""
+        view = memoryview(data)
+        try:
+            blocks = {k: bytearray(view[k * BLOCK:(k + 1) * BLOCK])
+                      for k in range(-(-len(data) // BLOCK))}
+        finally:
+            view.release()
+        return cls(blocks, len(data))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read_into(self, buf: memoryview, offset: int, n: int) -> None:
+        """Copy the ``n`` bytes at ``offset`` (inside the file) into ``buf``."""
+        blocks, pos, done = self.blocks, offset, 0
+        while done < n:
+            k, r = divmod(pos, BLOCK)
+            take = min(BLOCK - r, n - done)
+            blk = blocks.get(k)
+            have = 0
+            if blk is not None and len(blk) > r:
+                have = min(len(blk) - r, take)
+                buf[done:done + have] = memoryview(blk)[r:r + have]
+            if have < take:
+                buf[done + have:done + take] = _ZEROS[:take - have]
+            done += take
+            pos += take
+
+    def write(self, data: memoryview | bytes, offset: int) -> None:
+        """Write ``data`` at ``offset`` (the size grows to cover it)."""
+        blocks, n, done = self.blocks, len(data), 0
+        src = memoryview(data)
+        try:
+            if src.ndim != 1 or src.itemsize != 1:
+                src = src.cast("B")
+            while done < n:
+                k, r = divmod(offset + done, BLOCK)
+                take = min(BLOCK - r, n - done)
+                blk = blocks.get(k)
+                if blk is None:
+                    blk = blocks[k] = bytearray()
+                if len(blk) < r:
+                    blk += _ZEROS[:r - len(blk)]
+                blk[r:r + take] = src[done:done + take]
+                done += take
+        finally:
+            src.release()
+        if offset + n > self.size:
+            self.size = offset + n
+
+    def truncate(self, size: int) -> None:
+        """Set the size: cut the data past ``size``, or extend with a hole."""
+        if size < self.size:
+            k, r = divmod(size, BLOCK)
+            for index in [i for i in self.blocks if i > k or (i == k and not r)]:
+                del self.blocks[index]
+            blk = self.blocks.get(k)
+            if blk is not None and len(blk) > r:
+                del blk[r:]
+        self.size = size
+
+    def extents(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` of the stored blocks, merged, in order: everything else is a
+        hole."""
+        out: list[tuple[int, int]] = []
+        for k in sorted(self.blocks):
+            blk = self.blocks[k]
+            start = k * BLOCK
+            length = min(len(blk), self.size - start)
+            if length <= 0:
+                continue
+            if out and out[-1][0] + out[-1][1] == start:
+                out[-1] = (out[-1][0], out[-1][1] + length)
+            else:
+                out.append((start, length))
+        return out
+
+
 class _File(_Inode):
     __slots__ = ("data",)
+
+    #: the bytes (dense, the usual case), or a :class:`_Sparse` once the file has a hole of
+    #: at least :data:`BLOCK` bytes
+    data: bytearray | _Sparse
 
     def __init__(self, ino: int, mode: int, now: int) -> None:
         super().__init__(ino, mode, now)
@@ -130,7 +236,9 @@ class MemoryFileSystem(HandleFileSystem):
     and directories created here, as a host's umask does (default ``0o022``: a guest's new
     file is ``0o644``, a new directory ``0o755``, what it would get from a host under
     wasmtime); symlinks are always ``0o777``. ``max_file_size`` caps a file's size (``EFBIG``
-    beyond it); running out of memory while growing a file raises ``ENOSPC``.
+    beyond it; by default ext4's limit, 16 TiB less 4 KiB). Files are sparse: a hole (a
+    write past the end, a truncate or an allocate that grows a file) costs no memory and
+    reads as zeros. Running out of memory while storing data raises ``ENOSPC``.
     ``auto_mkdir`` is the fsspec option (see :class:`HandleFileSystem`).
 
     Pickling (and ``copy.deepcopy``) gives an independent snapshot of the tree.
@@ -138,8 +246,10 @@ class MemoryFileSystem(HandleFileSystem):
 
     protocol = "wasifs-memory"
 
-    #: The largest size a file may reach (bytes).
-    max_file_size: int = (1 << 63) - 1
+    #: The largest size a file may reach (bytes): ext4's limit with 4 KiB blocks, which is
+    #: what wasmtime answers on the commonest host (a sparse file costs only its data, but
+    #: host tools that read it whole still read every byte of its holes).
+    max_file_size: int = (1 << 44) - 4096
 
     def __init__(self, readonly: bool = False, *, umask: int = 0o022, auto_mkdir: bool = False,
                  **storage_options: Any) -> None:
@@ -178,12 +288,20 @@ class MemoryFileSystem(HandleFileSystem):
         self._last_ino += 1
         return self._last_ino
 
-    def _grow(self, data: bytearray, count: int) -> None:
-        """Append ``count`` zero bytes to ``data``."""
-        if len(data) + count > self.max_file_size:
+    def _grow(self, file: _File, size: int) -> None:
+        """Extend ``file`` with zeros to ``size`` bytes: a hole when that is at least
+        :data:`BLOCK` bytes (the file becomes sparse), else zeros appended."""
+        if size > self.max_file_size:
             raise _error(errno.EFBIG)
+        d = file.data
         try:
-            data += bytes(count)  # calloc'ed: no second physical copy of the zeros
+            if not isinstance(d, _Sparse):
+                count = size - len(d)
+                if count < BLOCK:
+                    d += _ZEROS[:count]
+                    return
+                d = file.data = _Sparse.of(d)
+            d.truncate(size)
         except MemoryError:
             raise _error(errno.ENOSPC) from None
 
@@ -227,7 +345,7 @@ class MemoryFileSystem(HandleFileSystem):
         if (write or truncate) and self.readonly:
             raise _error(_EROFS, name)
         if truncate:
-            node.data.clear()  # type: ignore[attr-defined]
+            node.data = bytearray()  # type: ignore[attr-defined]
             node.mtime = node.ctime = _now()
         return node  # type: ignore[return-value]
 
@@ -291,7 +409,9 @@ class MemoryFileSystem(HandleFileSystem):
             n = len(buf)
         if n <= 0:
             return 0
-        if n <= _SMALL_READ:
+        if isinstance(data, _Sparse):
+            data.read_into(buf, offset, n)
+        elif n <= _SMALL_READ:
             buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
         else:
             # One copy, straight from the file into ``buf``. The temporary views die with
@@ -311,17 +431,28 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         end = offset + n
         size = len(d)
-        if offset == size:  # sequential writes: an in-place append is the cheapest growth
-            if end > self.max_file_size:
-                raise _error(errno.EFBIG)
-            d += data
-        else:
-            if end > size:
+        try:
+            if isinstance(d, _Sparse):
                 if end > self.max_file_size:
                     raise _error(errno.EFBIG)
+                d.write(data, offset)
+            elif offset == size:  # sequential writes: an in-place append is the cheapest
+                if end > self.max_file_size:
+                    raise _error(errno.EFBIG)
+                d += data
+            else:
+                if end > size and end > self.max_file_size:
+                    raise _error(errno.EFBIG)
                 if offset > size:
-                    self._grow(d, offset - size)
-            d[offset:end] = data
+                    self._grow(file, offset)  # a hole of BLOCK bytes or more: sparse
+                    grown = file.data
+                    if isinstance(grown, _Sparse):
+                        grown.write(data, offset)
+                        file.mtime = file.ctime = _now()
+                        return n
+                d[offset:end] = data
+        except MemoryError:
+            raise _error(errno.ENOSPC) from None
         file.mtime = file.ctime = _now()
         return n
 
@@ -331,9 +462,16 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         n = len(data)
         if n:
-            if len(d) + n > self.max_file_size:
+            size = len(d)
+            if size + n > self.max_file_size:
                 raise _error(errno.EFBIG)
-            d += data
+            try:
+                if isinstance(d, _Sparse):
+                    d.write(data, size)
+                else:
+                    d += data
+            except MemoryError:
+                raise _error(errno.ENOSPC) from None
             file.mtime = file.ctime = _now()
         return n, len(d)
 
@@ -345,10 +483,24 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         current = len(d)
         if size < current:
-            del d[size:]
+            if not size:
+                file.data = bytearray()
+            elif isinstance(d, _Sparse):
+                d.truncate(size)
+            else:
+                del d[size:]
         elif size > current:
-            self._grow(d, size - current)
+            self._grow(file, size)
         file.mtime = file.ctime = _now()
+
+    def extents(self, file: _File) -> list[tuple[int, int]]:
+        """``(offset, length)`` of the parts of the open file that hold data, in order;
+        the rest of its size is holes (zeros that cost nothing). A copy that skips the holes
+        (and sets the size at the end) keeps a sparse file sparse."""
+        d = file.data
+        if isinstance(d, _Sparse):
+            return d.extents()
+        return [(0, len(d))] if d else []
 
     def fsync(self, file: Any, dataonly: bool = False) -> None:
         """Nothing to flush."""
@@ -358,10 +510,9 @@ class MemoryFileSystem(HandleFileSystem):
             raise _error(_EROFS)
         if offset < 0 or length <= 0:
             raise _error(errno.EINVAL)
-        d = file.data
         end = offset + length
-        if end > len(d):
-            self._grow(d, end - len(d))
+        if end > len(file.data):
+            self._grow(file, end)
             file.mtime = file.ctime = _now()
 
     # --- namespace -------------------------------------------------------------------
