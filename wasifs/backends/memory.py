@@ -12,9 +12,13 @@ the caller's buffer (one copy) and :meth:`MemoryFileSystem.pwrite` slice-assigns
 (appends are amortised O(n), as ``bytearray`` over-allocates). A file with a hole of
 :data:`BLOCK` bytes or more is stored in blocks instead, holes left out (:class:`_Sparse`),
 so that no size a guest asks for costs memory it did not write. Permission bits are stored and
-reported but not enforced (there is one user). Thread safety comes from the GIL: every data
-operation is a single ``bytearray`` operation; namespace changes are not atomic against
-concurrent namespace changes from other threads.
+reported but not enforced (there is one user). Threads: every namespace change (create,
+mkdir, rmdir, unlink, rename, link, symlink) holds the filesystem's lock, so that it is atomic
+with its checks against the others (two threads renaming ``A`` into ``B`` and ``B`` into ``A``
+never make a cycle; two exclusive creates of one name never both succeed); lookups, reads and
+writes do not take it (each is one ``dict`` or ``bytearray`` operation under the GIL, or, for
+a sparse file, a sequence of them: concurrent writes to one region of one sparse file may
+interleave, as unsynchronised writes may on a host).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import threading
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from time import time_ns as _now
 from typing import Any
@@ -263,6 +268,10 @@ class MemoryFileSystem(HandleFileSystem):
         self._token = os.urandom(16).hex()
         self._last_ino = 1
         self._root = _Dir(1, S_IFDIR | 0o755, _now(), None)
+        #: held by every change of the namespace (create, mkdir, rename, link, unlink...),
+        #: so that each is atomic with its checks (a rename's "not into its own subtree")
+        #: against the same calls from other threads; reads and data transfers never take it
+        self._lock = threading.Lock()
 
     @property
     def _fs_token(self) -> str:
@@ -329,14 +338,18 @@ class MemoryFileSystem(HandleFileSystem):
                 raise _error(errno.ENOENT, name)
             if self.readonly:
                 raise _error(_EROFS, name)
-            if dir.nlink == 0:
-                raise _error(errno.ENOENT, name)  # the directory was removed
-            _new_name(name)
-            now = _now()
-            new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask), now)
-            dir.children[name] = new
-            dir.mtime = dir.ctime = now
-            return new
+            with self._lock:
+                node = dir.children.get(name)  # made meanwhile by another thread?
+                if node is None:
+                    if dir.nlink == 0:
+                        raise _error(errno.ENOENT, name)  # the directory was removed
+                    _new_name(name)
+                    now = _now()
+                    new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask),
+                                now)
+                    dir.children[name] = new
+                    dir.mtime = dir.ctime = now
+                    return new
         if create and exclusive:
             raise _error(errno.EEXIST, name)
         t = type(node)
@@ -517,124 +530,130 @@ class MemoryFileSystem(HandleFileSystem):
 
     # --- namespace -------------------------------------------------------------------
     def mkdir(self, dir: _Dir, name: str, mode: int = 0o777) -> None:
-        if name in dir.children:
-            raise _error(errno.EEXIST, name)
-        if self.readonly:
-            raise _error(_EROFS, name)
-        if dir.nlink == 0:
-            raise _error(errno.ENOENT, name)
-        _new_name(name)
-        now = _now()
-        dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
-                                  now, dir)
-        dir.nlink += 1
-        dir.mtime = dir.ctime = now
+        with self._lock:
+            if name in dir.children:
+                raise _error(errno.EEXIST, name)
+            if self.readonly:
+                raise _error(_EROFS, name)
+            if dir.nlink == 0:
+                raise _error(errno.ENOENT, name)
+            _new_name(name)
+            now = _now()
+            dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
+                                      now, dir)
+            dir.nlink += 1
+            dir.mtime = dir.ctime = now
 
     def rmdir(self, dir: _Dir, name: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, name)
-        node = dir.children.get(name)
-        if node is None:
-            raise _error(errno.ENOENT, name)
-        if type(node) is not _Dir:
-            raise _error(errno.ENOTDIR, name)
-        if node.children:
-            raise _error(errno.ENOTEMPTY, name)
-        del dir.children[name]
-        node.nlink = 0
-        dir.nlink -= 1
-        dir.mtime = dir.ctime = node.ctime = _now()
+        with self._lock:
+            if self.readonly:
+                raise _error(_EROFS, name)
+            node = dir.children.get(name)
+            if node is None:
+                raise _error(errno.ENOENT, name)
+            if type(node) is not _Dir:
+                raise _error(errno.ENOTDIR, name)
+            if node.children:
+                raise _error(errno.ENOTEMPTY, name)
+            del dir.children[name]
+            node.nlink = 0
+            dir.nlink -= 1
+            dir.mtime = dir.ctime = node.ctime = _now()
 
     def unlink(self, dir: _Dir, name: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, name)
-        node = dir.children.get(name)
-        if node is None:
-            raise _error(errno.ENOENT, name)
-        if type(node) is _Dir:
-            raise _error(errno.EISDIR, name)
-        del dir.children[name]
-        node.nlink -= 1
-        dir.mtime = dir.ctime = node.ctime = _now()
+        with self._lock:
+            if self.readonly:
+                raise _error(_EROFS, name)
+            node = dir.children.get(name)
+            if node is None:
+                raise _error(errno.ENOENT, name)
+            if type(node) is _Dir:
+                raise _error(errno.EISDIR, name)
+            del dir.children[name]
+            node.nlink -= 1
+            dir.mtime = dir.ctime = node.ctime = _now()
 
     def rename(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, src)
-        node = src_dir.children.get(src)
-        if node is None:
-            raise _error(errno.ENOENT, src)
-        if dst_dir.nlink == 0:
-            raise _error(errno.ENOENT, dst)
-        old = dst_dir.children.get(dst)
-        if old is None:
-            _new_name(dst)
-        if old is node:
-            return  # the same file (same name, or two hard links): nothing to do
-        if type(old) is _Dir:
-            # the target is an ancestor of the source: never empty (Linux says ENOTEMPTY)
-            up: _Dir | None = src_dir
-            while up is not None:
-                if up is old:
-                    raise _error(errno.ENOTEMPTY, dst)
-                up = up.parent
-        if type(node) is _Dir:
-            ancestor: _Dir | None = dst_dir
-            while ancestor is not None:
-                if ancestor is node:
-                    raise _error(errno.EINVAL, dst)  # into its own subtree
-                ancestor = ancestor.parent
-            if old is not None:
-                if type(old) is not _Dir:
-                    raise _error(errno.ENOTDIR, dst)
-                if old.children:
-                    raise _error(errno.ENOTEMPTY, dst)
-        elif type(old) is _Dir:
-            raise _error(errno.EISDIR, dst)
-        now = _now()
-        if old is not None:
+        with self._lock:
+            if self.readonly:
+                raise _error(_EROFS, src)
+            node = src_dir.children.get(src)
+            if node is None:
+                raise _error(errno.ENOENT, src)
+            if dst_dir.nlink == 0:
+                raise _error(errno.ENOENT, dst)
+            old = dst_dir.children.get(dst)
+            if old is None:
+                _new_name(dst)
+            if old is node:
+                return  # the same file (same name, or two hard links): nothing to do
             if type(old) is _Dir:
-                old.nlink = 0
-                dst_dir.nlink -= 1
-            else:
-                old.nlink -= 1
-            old.ctime = now
-        del src_dir.children[src]
-        dst_dir.children[dst] = node
-        if type(node) is _Dir and src_dir is not dst_dir:
-            src_dir.nlink -= 1
-            dst_dir.nlink += 1
-            node.parent = dst_dir
-        node.ctime = now
-        src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
+                # the target is an ancestor of the source: never empty (Linux says ENOTEMPTY)
+                up: _Dir | None = src_dir
+                while up is not None:
+                    if up is old:
+                        raise _error(errno.ENOTEMPTY, dst)
+                    up = up.parent
+            if type(node) is _Dir:
+                ancestor: _Dir | None = dst_dir
+                while ancestor is not None:
+                    if ancestor is node:
+                        raise _error(errno.EINVAL, dst)  # into its own subtree
+                    ancestor = ancestor.parent
+                if old is not None:
+                    if type(old) is not _Dir:
+                        raise _error(errno.ENOTDIR, dst)
+                    if old.children:
+                        raise _error(errno.ENOTEMPTY, dst)
+            elif type(old) is _Dir:
+                raise _error(errno.EISDIR, dst)
+            now = _now()
+            if old is not None:
+                if type(old) is _Dir:
+                    old.nlink = 0
+                    dst_dir.nlink -= 1
+                else:
+                    old.nlink -= 1
+                old.ctime = now
+            del src_dir.children[src]
+            dst_dir.children[dst] = node
+            if type(node) is _Dir and src_dir is not dst_dir:
+                src_dir.nlink -= 1
+                dst_dir.nlink += 1
+                node.parent = dst_dir
+            node.ctime = now
+            src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
 
     def link(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        node = src_dir.children.get(src)
-        if node is None:
-            raise _error(errno.ENOENT, src)
-        if dst in dst_dir.children:
-            raise _error(errno.EEXIST, dst)
-        if type(node) is _Dir:
-            raise _error(errno.EPERM, src)
-        if self.readonly:
-            raise _error(_EROFS, dst)
-        if dst_dir.nlink == 0:
-            raise _error(errno.ENOENT, dst)
-        _new_name(dst)
-        now = _now()
-        dst_dir.children[dst] = node
-        node.nlink += 1
-        node.ctime = dst_dir.mtime = dst_dir.ctime = now
+        with self._lock:
+            node = src_dir.children.get(src)
+            if node is None:
+                raise _error(errno.ENOENT, src)
+            if dst in dst_dir.children:
+                raise _error(errno.EEXIST, dst)
+            if type(node) is _Dir:
+                raise _error(errno.EPERM, src)
+            if self.readonly:
+                raise _error(_EROFS, dst)
+            if dst_dir.nlink == 0:
+                raise _error(errno.ENOENT, dst)
+            _new_name(dst)
+            now = _now()
+            dst_dir.children[dst] = node
+            node.nlink += 1
+            node.ctime = dst_dir.mtime = dst_dir.ctime = now
 
     def symlink(self, target: str, dir: _Dir, name: str) -> None:
-        if name in dir.children:
-            raise _error(errno.EEXIST, name)
-        if self.readonly:
-            raise _error(_EROFS, name)
-        if not target or dir.nlink == 0:
-            raise _error(errno.ENOENT, name)
-        _new_name(name)
-        if len(target) >= PATH_MAX or len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
-            raise _error(errno.ENAMETOOLONG, name)  # as Linux: at most PATH_MAX - 1 bytes
-        now = _now()
-        dir.children[name] = _Link(self._next_ino(), now, target)
-        dir.mtime = dir.ctime = now
+        with self._lock:
+            if name in dir.children:
+                raise _error(errno.EEXIST, name)
+            if self.readonly:
+                raise _error(_EROFS, name)
+            if not target or dir.nlink == 0:
+                raise _error(errno.ENOENT, name)
+            _new_name(name)
+            if len(target) >= PATH_MAX or len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+                raise _error(errno.ENAMETOOLONG, name)  # as Linux: at most PATH_MAX - 1 bytes
+            now = _now()
+            dir.children[name] = _Link(self._next_ino(), now, target)
+            dir.mtime = dir.ctime = now
