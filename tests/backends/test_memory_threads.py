@@ -129,7 +129,8 @@ def test_a_rename_is_atomic_with_its_subtree_check() -> None:
     t = threading.Thread(target=first)
     t.start()
     assert pause.paused.wait(10)
-    second = threading.Thread(target=lambda: results.setdefault("second", _rename(fs, root, "B", a, "B")))
+    second = threading.Thread(
+        target=lambda: results.setdefault("second", _rename(fs, root, "B", a, "B")))
     second.start()
     second.join(0.5)
     pause.go.set()
