@@ -31,7 +31,8 @@ from typing import Any, TypeVar
 from ._errors import relabel
 from ._protocol import PATH_MAX, Backend, DirEntry, Stat
 
-__all__ = ("MAX_SYMLINKS", "DirChain", "Location", "TreeWalk", "resolve", "walk_dirs")
+__all__ = ("MAX_SYMLINKS", "DirChain", "Location", "TreeWalk", "makedirs", "resolve",
+           "walk_dirs")
 
 #: How many symlinks one host-side lookup may expand before it fails with ``ELOOP``
 #: (Linux's limit). The guest-side resolver of :mod:`wasifs.vfs` uses the same limit.
@@ -201,7 +202,7 @@ class Location:
     go. A context manager; :meth:`close` gives back every handle the walk opened.
     """
 
-    __slots__ = ("fs", "chain", "name", "st", "rest")
+    __slots__ = ("fs", "chain", "name", "st", "rest", "links")
 
     def __init__(self, fs: Backend) -> None:
         self.fs = fs
@@ -209,6 +210,8 @@ class Location:
         self.name: str | None = None
         self.st: Stat | None = None
         self.rest: list[str] | None = None
+        #: how many symlinks the walk expanded
+        self.links = 0
 
     @property
     def dir(self) -> Any:
@@ -296,6 +299,7 @@ def resolve(fs: Backend, path: str, *, follow: bool, label: str | None = None,
                     return loc
                 target = _readlink(fs, cur, comp)
             links += 1
+            loc.links = links
             if links > MAX_SYMLINKS:
                 raise OSError(errno.ELOOP, "")
             if not target:
@@ -312,6 +316,76 @@ def resolve(fs: Backend, path: str, *, follow: bool, label: str | None = None,
     except BaseException:
         loc.close()
         raise
+
+
+def makedirs(fs: Backend, path: str, *, mode: int = 0o777, exist_ok: bool,
+             label: str | None = None) -> bool:
+    """Create the directory ``path`` and its missing parents in one walk from the root (work
+    linear in the path, however many levels are missing): ``mkdir -p``.
+
+    ``FileExistsError`` when ``path`` exists and not ``exist_ok`` (or exists and is not a
+    directory), ``NotADirectoryError`` when a parent is a file. Returns False, having
+    created nothing, when the missing part lies behind a symlink (the caller then decides,
+    level by level, as ``mkdir -p`` does: a dangling symlink is not a directory to create).
+    """
+    if label is None:
+        label = path
+    with resolve(fs, path, follow=False, label=label, lenient=True) as loc:
+        if loc.rest is None:
+            exists = loc.name is None or loc.st is not None
+            if not exists:
+                assert loc.name is not None
+                try:
+                    fs.mkdir(loc.dir, loc.name, mode)
+                except OSError as exc:
+                    raise relabel(exc, label) from None
+                return True
+            if not exist_ok or not (loc.name is None or _leads_to_dir(fs, loc)):
+                raise relabel(errno.EEXIST, label)
+            return True
+        if loc.links:
+            return False
+        rest = loc.rest
+        chain = loc.chain
+        # the last component that names a directory to make ("a/b/" and "a/b/." end in b)
+        last = max((i for i, c in enumerate(rest) if c not in ("", ".")), default=-1)
+        try:
+            for i, comp in enumerate(rest):
+                if comp in ("", "."):
+                    continue
+                if comp == "..":
+                    if chain.depth:
+                        chain.pop()
+                    continue
+                try:
+                    fs.mkdir(chain.top, comp, mode)
+                except FileExistsError:  # there already (a file in the way, or a race)
+                    if not _stat.S_ISDIR(fs.lstat(chain.top, comp).mode):
+                        raise OSError(errno.EEXIST if i == last else errno.ENOTDIR,
+                                      "") from None
+                    if i == last and not exist_ok:
+                        raise
+                if i != last:
+                    chain.push(fs.opendir(chain.top, comp), comp)
+        except OSError as exc:
+            raise relabel(exc, label) from None
+        return True
+
+
+def _leads_to_dir(fs: Backend, loc: Location) -> bool:
+    """Whether the final entry of ``loc`` is a directory, or a symlink that leads to one."""
+    assert loc.st is not None and loc.name is not None
+    if _stat.S_ISDIR(loc.st.mode):
+        return True
+    if not _stat.S_ISLNK(loc.st.mode):
+        return False
+    path = "/".join([*loc.names, loc.name])
+    try:
+        with resolve(fs, "/" + path, follow=True) as target:
+            return target.name is None or (target.st is not None and
+                                           _stat.S_ISDIR(target.st.mode))
+    except OSError:
+        return False
 
 
 def _readlink(fs: Backend, dir: Any, name: str) -> str:

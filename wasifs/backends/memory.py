@@ -221,11 +221,77 @@ class _Link(_Inode):
         return f"<memory symlink ino={self.ino} -> {self.target!r}>"
 
 
+#: A tree laid flat for pickling: every inode once, as ``(kind, ino, mode, nlink, atime,
+#: mtime, ctime, payload)`` (payload: a file's data, a symlink's target, None for a
+#: directory), the root first; then every directory entry as ``(directory index, name,
+#: inode index)``. Pickling the inode objects themselves would nest one level of the pickler's
+#: recursion per directory level: a deep tree would not pickle.
+_Flat = tuple[list[tuple[str, int, int, int, int, int, int, Any]], list[tuple[int, str, int]]]
+
+
+def _flatten(root: _Dir) -> _Flat:
+    index: dict[int, int] = {}
+    nodes: list[tuple[str, int, int, int, int, int, int, Any]] = []
+    entries: list[tuple[int, str, int]] = []
+
+    def add(node: _Inode) -> int:
+        found = index.get(id(node))
+        if found is not None:
+            return found  # another hard link to it
+        kind: str = "d"
+        payload: Any = None
+        if isinstance(node, _Link):
+            kind, payload = "l", node.target
+        elif isinstance(node, _File):
+            kind, payload = "f", node.data
+        index[id(node)] = len(nodes)
+        nodes.append((kind, node.ino, node.mode, node.nlink, node.atime, node.mtime,
+                      node.ctime, payload))
+        return len(nodes) - 1
+
+    todo = [(add(root), root)]
+    while todo:
+        at, directory = todo.pop()
+        for name, child in directory.children.items():
+            seen = id(child) in index
+            child_at = add(child)
+            entries.append((at, name, child_at))
+            if type(child) is _Dir and not seen:
+                todo.append((child_at, child))
+    return nodes, entries
+
+
+def _unflatten(flat: _Flat) -> _Dir:
+    records, entries = flat
+    nodes: list[_Inode] = []
+    for kind, ino, mode, nlink, atime, mtime, ctime, payload in records:
+        node: _Inode
+        if kind == "d":
+            node = _Dir(ino, mode, ctime, None)
+        elif kind == "l":
+            node = _Link(ino, ctime, payload)
+            node.mode = mode
+        else:
+            node = _File(ino, mode, ctime)
+            node.data = payload
+        node.nlink, node.atime, node.mtime, node.ctime = nlink, atime, mtime, ctime
+        nodes.append(node)
+    for at, name, child_at in entries:
+        directory, child = nodes[at], nodes[child_at]
+        directory.children[name] = child  # type: ignore[attr-defined]
+        if type(child) is _Dir:
+            child.parent = directory  # type: ignore[assignment]
+    root = nodes[0]
+    assert type(root) is _Dir
+    return root
+
+
 def _restore(cls: type[MemoryFileSystem], args: tuple[Any, ...], kwargs: dict[str, Any],
-             state: dict[str, Any], root: _Dir, last_ino: int) -> MemoryFileSystem:
-    """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree."""
+             state: dict[str, Any], root: _Dir | _Flat, last_ino: int) -> MemoryFileSystem:
+    """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree
+    (laid flat, or, from an older pickle, the inode objects themselves)."""
     fs = cls(*args, **kwargs)
-    fs._root = root
+    fs._root = root if isinstance(root, _Dir) else _unflatten(root)
     fs._last_ino = last_ino
     for name, value in state.items():
         setattr(fs, name, value)
@@ -291,7 +357,7 @@ class MemoryFileSystem(HandleFileSystem):
                  for name in ("readonly", "umask", "auto_mkdir", "max_file_size")
                  if name in self.__dict__}
         return (_restore, (type(self), self.storage_args, self.storage_options, state,
-                           self._root, self._last_ino))
+                           _flatten(self._root), self._last_ino))
 
     def _next_ino(self) -> int:
         self._last_ino += 1
