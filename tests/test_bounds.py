@@ -224,3 +224,18 @@ def test_the_memory_backend_refuses_what_a_host_refuses() -> None:
     Path(fs, "/link").symlink_to("t" * 4095)
     assert len(Path(fs, "/link").readlink().name) == 4095
     Path(fs, "/" + "é" * 127 + "x").write_text("fits")
+
+
+def test_long_paths_are_refused_before_they_are_decoded(guest: Guest,
+                                                        request: pytest.FixtureRequest) -> None:
+    # DIFFERENCES.md "path-max-before-decoding": a path of PATH_MAX bytes or more is
+    # ENAMETOOLONG whatever its bytes are; wasmtime decodes it first (ILSEQ, EINVAL for NUL)
+    paths = [b"\xff" * 5000, b"a/\x00" * 2000, b"a" * 5000]
+    got = []
+    for path in paths:
+        p, n = put(guest, path)
+        got.append(Errno(guest.call("path_create_directory", DIRFD, p, n)).name)
+    if "wasmtime" in request.node.callspec.id:
+        assert got == ["ILSEQ", "INVAL", "NAMETOOLONG"]
+    else:
+        assert got == ["NAMETOOLONG"] * 3

@@ -64,5 +64,6 @@ def test_the_guest_hits_emfile_before_the_host_runs_out(tmp_path: HostPath) -> N
     count, err, spare, code = r.stdout.split()
     assert err == "EMFILE" and code == "0"
     assert spare == "100"
-    # a quarter of the limit stays with the host (at most 256 descriptors)
+    # a quarter of the limit stays with the host (at most 256 descriptors): DIFFERENCES.md
+    # "host-descriptor-reserve"
     assert 600 < int(count) <= 1024 - 256, count
