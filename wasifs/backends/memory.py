@@ -29,7 +29,7 @@ import os
 import threading
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from time import time_ns as _now
-from typing import Any
+from typing import Any, cast
 
 from ._facade import HandleFileSystem
 from ._protocol import PATH_MAX, DirEntry, Stat, name_too_long
@@ -404,18 +404,23 @@ class MemoryFileSystem(HandleFileSystem):
                 raise _error(errno.ENOENT, name)
             if self.readonly:
                 raise _error(_EROFS, name)
-            with self._lock:
+            lock = self._lock
+            lock.acquire()
+            try:
                 node = dir.children.get(name)  # made meanwhile by another thread?
                 if node is None:
                     if dir.nlink == 0:
                         raise _error(errno.ENOENT, name)  # the directory was removed
-                    _new_name(name)
+                    if len(name) > 63 and name_too_long(name):
+                        raise _error(errno.ENAMETOOLONG, name)
                     now = _now()
                     new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask),
                                 now)
                     dir.children[name] = new
                     dir.mtime = dir.ctime = now
                     return new
+            finally:
+                lock.release()
         if create and exclusive:
             raise _error(errno.EEXIST, name)
         t = type(node)
@@ -488,14 +493,15 @@ class MemoryFileSystem(HandleFileSystem):
             n = len(buf)
         if n <= 0:
             return 0
-        if isinstance(data, _Sparse):
-            data.read_into(buf, offset, n)
-        elif n <= _SMALL_READ:
-            buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
+        if type(data) is bytearray:
+            if n <= _SMALL_READ:
+                buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
+            else:
+                # One copy, straight from the file into ``buf``. The temporary views die
+                # with the statement, so no export is left to block resizing the bytearray.
+                buf[:n] = memoryview(data)[offset:offset + n]
         else:
-            # One copy, straight from the file into ``buf``. The temporary views die with
-            # the statement, so no export is left to block resizing the bytearray.
-            buf[:n] = memoryview(data)[offset:offset + n]
+            cast(_Sparse, data).read_into(buf, offset, n)
         file.atime = _now()
         return n
 
@@ -511,10 +517,10 @@ class MemoryFileSystem(HandleFileSystem):
         end = offset + n
         size = len(d)
         try:
-            if isinstance(d, _Sparse):
+            if type(d) is not bytearray:
                 if end > self.max_file_size:
                     raise _error(errno.EFBIG)
-                d.write(data, offset)
+                cast(_Sparse, d).write(data, offset)
             elif offset == size:  # sequential writes: an in-place append is the cheapest
                 if end > self.max_file_size:
                     raise _error(errno.EFBIG)
@@ -596,22 +602,29 @@ class MemoryFileSystem(HandleFileSystem):
 
     # --- namespace -------------------------------------------------------------------
     def mkdir(self, dir: _Dir, name: str, mode: int = 0o777) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if name in dir.children:
                 raise _error(errno.EEXIST, name)
             if self.readonly:
                 raise _error(_EROFS, name)
             if dir.nlink == 0:
                 raise _error(errno.ENOENT, name)
-            _new_name(name)
+            if len(name) > 63 and name_too_long(name):
+                raise _error(errno.ENAMETOOLONG, name)
             now = _now()
             dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
                                       now, dir)
             dir.nlink += 1
             dir.mtime = dir.ctime = now
+        finally:
+            lock.release()
 
     def rmdir(self, dir: _Dir, name: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.readonly:
                 raise _error(_EROFS, name)
             node = dir.children.get(name)
@@ -625,9 +638,13 @@ class MemoryFileSystem(HandleFileSystem):
             node.nlink = 0
             dir.nlink -= 1
             dir.mtime = dir.ctime = node.ctime = _now()
+        finally:
+            lock.release()
 
     def unlink(self, dir: _Dir, name: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.readonly:
                 raise _error(_EROFS, name)
             node = dir.children.get(name)
@@ -638,9 +655,13 @@ class MemoryFileSystem(HandleFileSystem):
             del dir.children[name]
             node.nlink -= 1
             dir.mtime = dir.ctime = node.ctime = _now()
+        finally:
+            lock.release()
 
     def rename(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if self.readonly:
                 raise _error(_EROFS, src)
             node = src_dir.children.get(src)
@@ -689,9 +710,13 @@ class MemoryFileSystem(HandleFileSystem):
                 node.parent = dst_dir
             node.ctime = now
             src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
+        finally:
+            lock.release()
 
     def link(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             node = src_dir.children.get(src)
             if node is None:
                 raise _error(errno.ENOENT, src)
@@ -708,18 +733,25 @@ class MemoryFileSystem(HandleFileSystem):
             dst_dir.children[dst] = node
             node.nlink += 1
             node.ctime = dst_dir.mtime = dst_dir.ctime = now
+        finally:
+            lock.release()
 
     def symlink(self, target: str, dir: _Dir, name: str) -> None:
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             if name in dir.children:
                 raise _error(errno.EEXIST, name)
             if self.readonly:
                 raise _error(_EROFS, name)
             if not target or dir.nlink == 0:
                 raise _error(errno.ENOENT, name)
-            _new_name(name)
+            if len(name) > 63 and name_too_long(name):
+                raise _error(errno.ENAMETOOLONG, name)
             if len(target) >= PATH_MAX or len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
                 raise _error(errno.ENAMETOOLONG, name)  # as Linux: at most PATH_MAX - 1 bytes
             now = _now()
             dir.children[name] = _Link(self._next_ino(), now, target)
             dir.mtime = dir.ctime = now
+        finally:
+            lock.release()
