@@ -6,6 +6,7 @@ backend calls, never timed), holding a bounded number of handles."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -92,11 +93,11 @@ def fs(deep: CountingMemory) -> CountingMemory:
     return deep
 
 
-def assert_linear(fs: CountingMemory, dirs: int = DEPTH) -> None:
+def assert_linear(fs: CountingMemory, dirs: int = DEPTH, handles: int = 400) -> None:
     # a walk from the root for every directory would be DEPTH**2 / 2 = 4.5 million lookups
     assert fs.opendirs <= 3 * dirs + 1000, fs.opendirs
     # a handle held for every level would be DEPTH handles
-    assert fs.open_max - fs.open_now <= 400, fs.open_max
+    assert fs.open_max - fs.open_now <= handles, fs.open_max
 
 
 def test_path_walk(fs: CountingMemory) -> None:
@@ -256,3 +257,109 @@ def test_path_mkdir_parents() -> None:
     fs = MemoryFileSystem()
     Path(fs, deep_path(1500)).mkdir(parents=True)
     assert Path(fs, deep_path(1500)).is_dir()
+
+
+# ------------------------------------------------------------------ a guest-built deep tree
+GUEST_DEPTH = 10_000
+
+#: A C guest that builds (``build N``) or checks (``check N``) ``d/d/.../d`` N levels deep
+#: below /data, a file ``f`` holding its level in each, going down with openat (never a
+#: path longer than a name: it could go any depth).
+DEEP_GUEST = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+    int build = strcmp(argv[1], "build") == 0, depth = atoi(argv[2]);
+    int dir = open("/data", O_RDONLY | O_DIRECTORY);
+    for (int level = 1; level <= depth; level++) {
+        if (build && mkdirat(dir, "d", 0755) != 0) { perror("mkdirat"); return 1; }
+        int next = openat(dir, "d", O_RDONLY | O_DIRECTORY);
+        if (next < 0) { perror("openat"); return 1; }
+        close(dir);
+        dir = next;
+        char text[16], got[16] = {0};
+        int n = snprintf(text, sizeof text, "%d", level);
+        int f = openat(dir, "f", build ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY, 0644);
+        if (f < 0) { perror("openat f"); return 1; }
+        if (build ? write(f, text, n) != n : read(f, got, sizeof got) != n || strcmp(got, text)) {
+            printf("level %d: %s\n", level, got); return 1;
+        }
+        close(f);
+    }
+    printf("%s %d\n", build ? "built" : "checked", depth);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def deep_guest(tmp_path_factory: pytest.TempPathFactory) -> HostPath:
+    from wasifs.toolchain import compile_c
+    wasm = tmp_path_factory.mktemp("guest") / "deep.wasm"
+    wasm.write_bytes(compile_c(DEEP_GUEST))
+    return wasm
+
+
+def test_a_guest_built_tree_ten_thousand_deep_round_trips(deep_guest: HostPath,
+                                                          tmp_path: HostPath) -> None:
+    """The guest builds 10,000 levels in memory; the CLI writes them back to a host folder,
+    copies them in again for a second run that checks them; then snapshot, copy_out,
+    read_tree, find/du/copy/rm, makedirs, mkdir(parents=True) and pickling on such a tree,
+    each in work linear in it."""
+    host = tmp_path / "data"
+    host.mkdir()
+    native = NativeFileSystem(tmp_path)
+    try:
+        for step in ("build", "check"):
+            args = ["--write-back"] if step == "build" else []
+            r = subprocess.run(
+                [sys.executable, "-m", "wasifs", "run", "--backend", "memory",
+                 "--dir", f"{host}::/data", *args, str(deep_guest), step, str(GUEST_DEPTH)],
+                capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, r.stdout + r.stderr[-2000:]
+            assert r.stdout.split() == [f"{step}ed" if step == "check" else "built",
+                                        str(GUEST_DEPTH)]
+        fs = CountingMemory()
+        assert copy_in(host, Path(fs, "/data")) is not None
+        deep = "/data" + deep_path(GUEST_DEPTH)
+        assert Path(fs, deep + "/f").read_text() == str(GUEST_DEPTH)
+        dirs = GUEST_DEPTH + 1
+        for check in (lambda: snapshot(Path(fs, "/data")), lambda: read_tree(fs),
+                      lambda: fs.find("/"), lambda: fs.du("/")):
+            fs.reset()
+            check()
+            assert_linear(fs, dirs)
+        fs.reset()
+        out = tmp_path / "out"
+        copy_out(Path(fs, "/data"), out)
+        assert_linear(fs, dirs)
+        # pickling: a deep tree comes back whole (pickle recursed once per level)
+        clone = pickle.loads(pickle.dumps(fs))
+        assert Path(clone, deep + "/f").read_text() == str(GUEST_DEPTH)
+        assert read_tree(clone) == read_tree(fs)
+        # making a deep path: one walk, not one from the root per level
+        fs.reset()
+        fs.makedirs("/made" + deep_path(GUEST_DEPTH), exist_ok=False)
+        assert_linear(fs, dirs)
+        fs.reset()
+        Path(fs, "/made2" + deep_path(GUEST_DEPTH)).mkdir(parents=True)
+        assert_linear(fs, dirs)
+        # fsspec's copy (its generic one resolved two paths from the root per entry)
+        fs.reset()
+        fs.copy("/data", "/copied", recursive=True)
+        assert_linear(fs, 2 * dirs, handles=600)  # two walks in step: two chains
+        assert Path(fs, "/copied" + deep_path(GUEST_DEPTH) + "/f").read_text() == \
+            str(GUEST_DEPTH)
+        fs.reset()
+        fs.rm("/data", recursive=True)
+        assert_linear(fs, dirs)
+        assert sorted(fs.ls("/", detail=False)) == ["/copied", "/made", "/made2"]
+    finally:
+        for name in ("data", "out"):  # (pytest's own clean-up recurses)
+            if (tmp_path / name).exists():
+                native.rm("/" + name, recursive=True)

@@ -76,6 +76,7 @@ from .backends import (
     resolve,
     walk_dirs,
 )
+from .backends._walk import makedirs
 
 __all__ = ("Path", "BackendFileIO", "UNSUPPORTED", "MAX_SYMLINKS")
 
@@ -715,6 +716,10 @@ class Path:
         except FileNotFoundError:
             if not parents or self.parent == self:
                 raise
+            if makedirs(self._fs, str(self._pure), mode=mode, exist_ok=exist_ok,
+                        label=str(self)):
+                return  # one walk from the root, however many levels were missing
+            # the missing part lies behind a symlink: level by level, as mkdir -p
             todo = [self.parent]  # the missing ancestors, made from the root down
             while todo:
                 try:

@@ -133,12 +133,46 @@ def copy_file(sfs: Backend, sdir: Any, sname: str, st: Stat, dfs: Backend, ddir:
         fout = dfs.open_file(ddir, dname, read=False, write=True, create=True, truncate=True,
                              mode=st.mode & 0o777)
         try:
-            size = pump(backend_reader(sfs, fin), backend_writer(dfs, fout), buf, progress)
+            size = _copy_sparse(sfs, fin, dfs, fout, buf, progress)
+            if size is None:
+                size = pump(backend_reader(sfs, fin), backend_writer(dfs, fout), buf, progress)
             set_times_where_supported(dfs.fset_times, fout, st)
         finally:
             dfs.close(fout)
     finally:
         sfs.close(fin)
+    return size
+
+
+def _copy_sparse(sfs: Backend, fin: Any, dfs: Backend, fout: Any,
+                 buf: bytearray | None, progress: Progress | None = None) -> int | None:
+    """Copy a file with holes (a source that can say where its data is, an ``extents``
+    method) as a sparse file: only the data, then the size; the holes are left to the
+    destination, in time and space proportional to the data. None when the source cannot
+    tell, or has no hole: the caller copies every byte."""
+    extents = getattr(sfs, "extents", None)
+    if extents is None:
+        return None
+    ranges: list[tuple[int, int]] = extents(fin)
+    size = sfs.fstat(fin).size
+    if sum(length for _, length in ranges) >= size:
+        return None
+    view = memoryview(buf if buf is not None else bytearray(CHUNK))
+    write = backend_writer(dfs, fout)
+    try:
+        for start, length in ranges:
+            done = 0
+            while done < length:
+                n = int(sfs.pread(fin, view[:min(len(view), length - done)], start + done))
+                if n <= 0:
+                    break
+                write(view[:n], start + done)
+                done += n
+                if progress is not None:
+                    progress(n)
+    finally:
+        view.release()
+    dfs.ftruncate(fout, size)
     return size
 
 

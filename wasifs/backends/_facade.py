@@ -63,7 +63,8 @@ from ._copy import backend_reader, backend_writer, clear_dir, pump
 from ._errors import relabel
 from ._file import BackendFileIO
 from ._protocol import Stat
-from ._walk import DirChain, resolve, walk_dirs
+from ._walk import DirChain, TreeWalk, resolve, walk_dirs
+from ._walk import makedirs as _makedirs
 
 __all__ = ("HandleFileSystem",)
 
@@ -456,6 +457,9 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
         """Create ``path`` and its missing parents; ``FileExistsError`` when ``path`` exists
         and not ``exist_ok``, or when it (or a parent) is not a directory."""
         path = self._strip_protocol(path)
+        if _makedirs(self, path or "/", mode=mode, exist_ok=exist_ok, label=path):
+            return  # one walk from the root (not one per level)
+        # the missing part lies behind a symlink: level by level, as mkdir -p
         parts = [p for p in path.split("/") if p]
         for i in range(1, len(parts) + 1):
             prefix = "/" + "/".join(parts[:i])
@@ -584,6 +588,85 @@ class HandleFileSystem(AbstractFileSystem):  # type: ignore[misc]
                 self.close(dst)
         finally:
             self.close(src)
+
+    def copy(self, path1: Any, path2: Any, recursive: bool = False,
+             maxdepth: int | None = None, on_error: str | None = None,
+             **kwargs: Any) -> None:
+        """fsspec's ``copy``. A recursive copy of one directory (no glob, no ``maxdepth``)
+        walks the source once, with the destination in step: work linear in the tree
+        (fsspec's generic copy resolves every entry's two paths from the root, quadratic in
+        a deep tree), same result: files copied (a symlink's target's content), directories
+        made, a symlink to a directory made an empty directory, a dangling one skipped; into
+        ``path2/<name>`` when ``path2`` is a directory and ``path1`` has no trailing slash,
+        else into ``path2``."""
+        simple = (recursive and maxdepth is None and on_error in (None, "ignore")
+                  and not kwargs and isinstance(path1, str) and isinstance(path2, str)
+                  and not has_magic(path1))
+        if simple:
+            src = self._strip_protocol(path1)
+            try:
+                simple = self.isdir(src) and not _stat.S_ISLNK(
+                    self._path_stat(src, follow=False).mode)
+            except OSError:
+                simple = False
+        if not simple:
+            super().copy(path1, path2, recursive=recursive, maxdepth=maxdepth,
+                         on_error=on_error, **kwargs)
+            return
+        dst = self._strip_protocol(path2)
+        if (path2.endswith("/") or self.isdir(dst)) and not path1.endswith("/"):
+            dst = dst.rstrip("/") + "/" + src.rstrip("/").rsplit("/", 1)[-1]
+        self._path_mkparents(dst)
+        self.makedirs(dst, exist_ok=True)
+        self._copy_tree_following(src, dst)
+
+    def _copy_tree_following(self, src: str, dst: str) -> None:
+        """Copy what is inside the directory ``src`` into the directory ``dst`` as fsspec's
+        generic ``copy`` would, entry by entry, in one walk (see :meth:`copy`)."""
+        with self._path_opendir(src) as shandle, self._path_opendir(dst) as dhandle:
+            schain = DirChain(self, shandle, owned=False)
+            dchain = DirChain(self, dhandle, owned=False)
+            walk = TreeWalk(schain, leave=True)
+            try:
+                for name, st in walk:
+                    if st is None:  # the entries of the directory `name` are done
+                        dchain.pop()
+                        continue
+                    rel = walk.where()
+                    kind = _stat.S_IFMT(st.mode)
+                    if kind == _stat.S_IFLNK:  # what it leads to, as fsspec's copy sees it
+                        try:
+                            kind = _stat.S_IFMT(self._path_stat(f"{src}/{rel}", follow=True)
+                                                .mode)
+                        except FileNotFoundError:
+                            continue  # dangling: fsspec's copy skips it
+                        if kind == _stat.S_IFREG:
+                            self.cp_file(f"{src}/{rel}", f"{dst}/{rel}")
+                            continue
+                    if kind == _stat.S_IFDIR:
+                        try:
+                            self.mkdir(dchain.top, name)
+                        except FileExistsError:
+                            if not _stat.S_ISDIR(self.lstat(dchain.top, name).mode):
+                                raise
+                        if _stat.S_ISDIR(st.mode):  # entered next (not a symlink's target)
+                            dchain.push(self.opendir(dchain.top, name), name)
+                    elif kind == _stat.S_IFREG:  # as cp_file: the data, nothing else
+                        fin = self.open_file(schain.top, name, read=True, write=False)
+                        try:
+                            fout = self.open_file(dchain.top, name, read=False, write=True,
+                                                  create=True, truncate=True)
+                            try:
+                                pump(backend_reader(self, fin), backend_writer(self, fout))
+                            finally:
+                                self.close(fout)
+                        finally:
+                            self.close(fin)
+            except OSError as exc:
+                raise relabel(exc, f"{src}/{walk.where()}", f"{dst}/{walk.where()}") from None
+            finally:
+                dchain.close()
+                schain.close()
 
     def rm_file(self, path: Any) -> None:
         """Remove the file (or symlink) ``path``."""

@@ -23,12 +23,26 @@ from __future__ import annotations
 import stat as _stat
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-__all__ = ("Stat", "Backend", "DirEntry", "S_IFMT", "S_IFDIR", "S_IFREG", "S_IFLNK")
+__all__ = ("Stat", "Backend", "DirEntry", "S_IFMT", "S_IFDIR", "S_IFREG", "S_IFLNK", "NAME_MAX",
+           "PATH_MAX", "name_too_long")
 
 S_IFMT = 0o170000
 S_IFDIR = _stat.S_IFDIR
 S_IFREG = _stat.S_IFREG
 S_IFLNK = _stat.S_IFLNK
+
+#: The longest name, in bytes (Linux's NAME_MAX): a longer one is ``ENAMETOOLONG``.
+NAME_MAX = 255
+#: A path or a symlink target of this many bytes or more is ``ENAMETOOLONG`` (Linux's
+#: PATH_MAX counts the terminating NUL: 4095 bytes is the longest that works).
+PATH_MAX = 4096
+
+
+def name_too_long(name: str) -> bool:
+    """Whether ``name`` has more than ``NAME_MAX`` bytes in UTF-8 (undecodable bytes of a
+    host name, kept as surrogate escapes, count one each)."""
+    return len(name) > NAME_MAX or (
+        len(name) > NAME_MAX // 4 and len(name.encode("utf-8", "surrogateescape")) > NAME_MAX)
 
 
 class Stat(NamedTuple):

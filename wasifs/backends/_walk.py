@@ -29,17 +29,19 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from ._errors import relabel
-from ._protocol import Backend, DirEntry, Stat
+from ._protocol import PATH_MAX, Backend, DirEntry, Stat
 
-__all__ = ("MAX_SYMLINKS", "DirChain", "Location", "TreeWalk", "resolve", "walk_dirs")
+__all__ = ("MAX_SYMLINKS", "DirChain", "Location", "TreeWalk", "makedirs", "resolve",
+           "walk_dirs")
 
 #: How many symlinks one host-side lookup may expand before it fails with ``ELOOP``
 #: (Linux's limit). The guest-side resolver of :mod:`wasifs.vfs` uses the same limit.
 MAX_SYMLINKS = 40
 
-#: A :class:`DirChain` keeps the handles of its deepest ``WINDOW`` levels open, and of every
-#: ``STRIDE``-th level: at most ``depth / STRIDE + WINDOW + STRIDE`` open handles, and at most
-#: ``STRIDE`` reopens each time the walk comes back up ``STRIDE`` levels (linear work).
+#: A :class:`DirChain` keeps (by default) the handles of its deepest ``WINDOW`` levels open,
+#: and of every ``STRIDE``-th level: at most ``depth / STRIDE + WINDOW + STRIDE`` open
+#: handles, and at most ``STRIDE`` reopens each time the walk comes back up ``STRIDE``
+#: levels (linear work).
 WINDOW = 64
 STRIDE = 64
 
@@ -52,23 +54,38 @@ class DirChain:
     then owns), :meth:`pop` one level up. The base is closed by :meth:`close` only when
     ``owned``.
 
-    Handles of levels between the ``WINDOW`` deepest ones and the ``STRIDE``-th ones are
+    Handles of levels between the ``window`` deepest ones and the ``stride``-th ones are
     closed as the chain grows and reopened by name from the nearest open level when
     :meth:`pop` comes back to them; a reopened directory that is not the one that was closed
     (another ``(dev, ino)``: it was moved or replaced meanwhile) gives ``OSError(ESTALE)``.
+    Of the levels one reopening walks through, the ``window`` deepest and every
+    ``fine``-th stay open (default ``fine = stride``: all of them): with a ``fine`` stride
+    well below ``stride``, the chain holds at most about ``depth / stride + stride / fine +
+    2 * window`` handles and reopens at most ``fine / window`` levels per level it goes
+    back up (amortized).
     A level pushed with ``pinned=True`` (one that cannot be reopened by name, such as a
     directory reached through a symlink) is never closed before it is popped.
     """
 
-    __slots__ = ("fs", "names", "_handles", "_closed", "_pinned", "_owned")
+    __slots__ = ("fs", "names", "_handles", "_closed", "_pinned", "_owned", "_window",
+                 "_stride", "_fine")
 
-    def __init__(self, fs: Backend, base: Any, *, owned: bool) -> None:
+    def __init__(self, fs: Backend, base: Any, *, owned: bool, window: int = WINDOW,
+                 stride: int = STRIDE, fine: int | None = None) -> None:
         self.fs = fs
         self.names: list[str] = []
         self._handles: list[Any] = [base]
         self._closed: dict[int, tuple[int, int]] = {}
         self._pinned: set[int] | None = None
         self._owned = owned
+        self._window = window
+        self._stride = stride
+        self._fine = stride if fine is None else fine
+
+    @property
+    def base(self) -> Any:
+        """The handle of level 0 (the walk's start)."""
+        return self._handles[0]
 
     @property
     def top(self) -> Any:
@@ -90,8 +107,8 @@ class DirChain:
             if self._pinned is None:
                 self._pinned = set()
             self._pinned.add(level)
-        old = level - WINDOW
-        if old > 0 and old % STRIDE and handles[old] is not None and \
+        old = level - self._window
+        if old > 0 and old % self._stride and handles[old] is not None and \
                 (self._pinned is None or old not in self._pinned):
             st = self.fs.fstat(handles[old])
             self._closed[old] = (st.dev, st.ino)
@@ -125,25 +142,44 @@ class DirChain:
         start = top
         while handles[start] is None:
             start -= 1
+        keep_from = top - self._window  # the deepest levels stay open, as after a push
+        fine, stride, closed = self._fine, self._stride, self._closed
         for level in range(start + 1, top + 1):
             name = self.names[level - 1]
             handle = fs.opendir(handles[level - 1], name)
             try:
                 st = fs.fstat(handle)
-                if (st.dev, st.ino) != self._closed[level]:
+                if (st.dev, st.ino) != closed[level]:
                     raise OSError(errno.ESTALE, "a directory on the walk was moved or "
                                   "replaced while the walk was below it", name)
             except BaseException:
                 fs.close(handle)
                 raise
-            del self._closed[level]
+            del closed[level]
             handles[level] = handle
+            parent = level - 1
+            if parent > start and parent <= keep_from and parent % fine and parent % stride:
+                # walked through: closed again (it stays recorded for the next reopen)
+                closed[parent] = self._ident(handles[parent])
+                evicted, handles[parent] = handles[parent], None
+                fs.close(evicted)
+
+    def _ident(self, handle: Any) -> tuple[int, int]:
+        st = self.fs.fstat(handle)
+        return st.dev, st.ino
 
     def release_top(self) -> Any:
         """The top handle, which the chain will no longer close (the caller now owns it);
         only before :meth:`close`."""
         handle, self._handles[-1] = self._handles[-1], None
         return handle
+
+    def detach(self) -> list[Any]:
+        """The open handles of levels 1 and below, top last (the caller now owns them and
+        closes them); the chain is left empty. Levels closed meanwhile are not reopened:
+        only the top is sure to be in the list (when the chain is not at its base)."""
+        handles, self._handles = self._handles, [None]
+        return [h for h in handles[1:] if h is not None]
 
     def close(self) -> None:
         """Close every handle the chain owns. Never raises."""
@@ -166,7 +202,7 @@ class Location:
     go. A context manager; :meth:`close` gives back every handle the walk opened.
     """
 
-    __slots__ = ("fs", "chain", "name", "st", "rest")
+    __slots__ = ("fs", "chain", "name", "st", "rest", "links")
 
     def __init__(self, fs: Backend) -> None:
         self.fs = fs
@@ -174,6 +210,8 @@ class Location:
         self.name: str | None = None
         self.st: Stat | None = None
         self.rest: list[str] | None = None
+        #: how many symlinks the walk expanded
+        self.links = 0
 
     @property
     def dir(self) -> Any:
@@ -261,10 +299,13 @@ def resolve(fs: Backend, path: str, *, follow: bool, label: str | None = None,
                     return loc
                 target = _readlink(fs, cur, comp)
             links += 1
+            loc.links = links
             if links > MAX_SYMLINKS:
                 raise OSError(errno.ELOOP, "")
             if not target:
                 raise OSError(errno.ENOENT, "")
+            if len(target) >= PATH_MAX:  # a backend that let one through (Linux cannot)
+                raise OSError(errno.ENAMETOOLONG, "")
             if target[0] == "/":  # absolute: from the backend's root
                 chain.truncate(0)
             pending.extend(reversed(target.split("/")))
@@ -275,6 +316,76 @@ def resolve(fs: Backend, path: str, *, follow: bool, label: str | None = None,
     except BaseException:
         loc.close()
         raise
+
+
+def makedirs(fs: Backend, path: str, *, mode: int = 0o777, exist_ok: bool,
+             label: str | None = None) -> bool:
+    """Create the directory ``path`` and its missing parents in one walk from the root (work
+    linear in the path, however many levels are missing): ``mkdir -p``.
+
+    ``FileExistsError`` when ``path`` exists and not ``exist_ok`` (or exists and is not a
+    directory), ``NotADirectoryError`` when a parent is a file. Returns False, having
+    created nothing, when the missing part lies behind a symlink (the caller then decides,
+    level by level, as ``mkdir -p`` does: a dangling symlink is not a directory to create).
+    """
+    if label is None:
+        label = path
+    with resolve(fs, path, follow=False, label=label, lenient=True) as loc:
+        if loc.rest is None:
+            exists = loc.name is None or loc.st is not None
+            if not exists:
+                assert loc.name is not None
+                try:
+                    fs.mkdir(loc.dir, loc.name, mode)
+                except OSError as exc:
+                    raise relabel(exc, label) from None
+                return True
+            if not exist_ok or not (loc.name is None or _leads_to_dir(fs, loc)):
+                raise relabel(errno.EEXIST, label)
+            return True
+        if loc.links:
+            return False
+        rest = loc.rest
+        chain = loc.chain
+        # the last component that names a directory to make ("a/b/" and "a/b/." end in b)
+        last = max((i for i, c in enumerate(rest) if c not in ("", ".")), default=-1)
+        try:
+            for i, comp in enumerate(rest):
+                if comp in ("", "."):
+                    continue
+                if comp == "..":
+                    if chain.depth:
+                        chain.pop()
+                    continue
+                try:
+                    fs.mkdir(chain.top, comp, mode)
+                except FileExistsError:  # there already (a file in the way, or a race)
+                    if not _stat.S_ISDIR(fs.lstat(chain.top, comp).mode):
+                        raise OSError(errno.EEXIST if i == last else errno.ENOTDIR,
+                                      "") from None
+                    if i == last and not exist_ok:
+                        raise
+                if i != last:
+                    chain.push(fs.opendir(chain.top, comp), comp)
+        except OSError as exc:
+            raise relabel(exc, label) from None
+        return True
+
+
+def _leads_to_dir(fs: Backend, loc: Location) -> bool:
+    """Whether the final entry of ``loc`` is a directory, or a symlink that leads to one."""
+    assert loc.st is not None and loc.name is not None
+    if _stat.S_ISDIR(loc.st.mode):
+        return True
+    if not _stat.S_ISLNK(loc.st.mode):
+        return False
+    path = "/".join([*loc.names, loc.name])
+    try:
+        with resolve(fs, "/" + path, follow=True) as target:
+            return target.name is None or (target.st is not None and
+                                           _stat.S_ISDIR(target.st.mode))
+    except OSError:
+        return False
 
 
 def _readlink(fs: Backend, dir: Any, name: str) -> str:

@@ -9,10 +9,16 @@ namespace change the parent's mtime and ctime, ...).
 A handle is the inode object itself: ``close`` does nothing, a lookup is a dict access, and
 a file's data is one ``bytearray`` that :meth:`MemoryFileSystem.pread` copies straight into
 the caller's buffer (one copy) and :meth:`MemoryFileSystem.pwrite` slice-assigns into
-(appends are amortised O(n), as ``bytearray`` over-allocates). Permission bits are stored and
-reported but not enforced (there is one user). Thread safety comes from the GIL: every data
-operation is a single ``bytearray`` operation; namespace changes are not atomic against
-concurrent namespace changes from other threads.
+(appends are amortised O(n), as ``bytearray`` over-allocates). A file with a hole of
+:data:`BLOCK` bytes or more is stored in blocks instead, holes left out (:class:`_Sparse`),
+so that no size a guest asks for costs memory it did not write. Permission bits are stored and
+reported but not enforced (there is one user). Threads: every namespace change (create,
+mkdir, rmdir, unlink, rename, link, symlink) holds the filesystem's lock, so that it is atomic
+with its checks against the others (two threads renaming ``A`` into ``B`` and ``B`` into ``A``
+never make a cycle; two exclusive creates of one name never both succeed); lookups, reads and
+writes do not take it (each is one ``dict`` or ``bytearray`` operation under the GIL, or, for
+a sparse file, a sequence of them: concurrent writes to one region of one sparse file may
+interleave, as unsynchronised writes may on a host).
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import threading
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from time import time_ns as _now
-from typing import Any
+from typing import Any, cast
 
 from ._facade import HandleFileSystem
-from ._protocol import DirEntry, Stat
+from ._protocol import PATH_MAX, DirEntry, Stat, name_too_long
 
 __all__ = ("MemoryFileSystem",)
 
@@ -34,12 +41,24 @@ _EROFS = errno.EROFS
 #: Reads up to this size copy through a small ``bytes`` (cheaper than a memoryview).
 _SMALL_READ = 256
 
+#: A file is stored densely (one ``bytearray``) until a hole of this many bytes or more
+#: would be made in it (a write past the end, a truncate or an allocate that grows it);
+#: from then on in blocks of this size, where a hole costs nothing (:class:`_Sparse`).
+BLOCK = 1 << 16
+_ZEROS = memoryview(bytes(BLOCK))
+
 #: st_dev numbers of memory filesystems: "wasi" in the high half, a serial in the low one, so
 #: that they never collide with each other (and are unlikely to collide with a host device).
 _DEVICES = itertools.count((0x77617369 << 32) + 1)
 
 
 _new_stat = tuple.__new__
+
+
+def _new_name(name: str) -> None:
+    """Refuse a name a new entry may not have: more than NAME_MAX bytes (as a host would)."""
+    if len(name) > 63 and name_too_long(name):
+        raise _error(errno.ENAMETOOLONG, name)
 
 
 def _error(code: int, name: str | None = None) -> OSError:
@@ -66,8 +85,106 @@ class _Inode:
         self.atime = self.mtime = self.ctime = now
 
 
+class _Sparse:
+    """The data of a file with holes: blocks of :data:`BLOCK` bytes by index, and the size.
+
+    Block ``k`` holds the bytes from ``k * BLOCK`` on; it may be shorter than ``BLOCK`` (the
+    rest of it is a hole) and a missing block is all hole. A hole reads as zeros and costs
+    no memory. ``len()`` is the file's size.
+    """
+
+    __slots__ = ("blocks", "size")
+
+    def __init__(self, blocks: dict[int, bytearray], size: int) -> None:
+        self.blocks = blocks
+        self.size = size
+
+    @classmethod
+    def of(cls, data: bytearray) -> _Sparse:
+        """The same content as the dense ``data`` (copied into blocks)."""
+        view = memoryview(data)
+        try:
+            blocks = {k: bytearray(view[k * BLOCK:(k + 1) * BLOCK])
+                      for k in range(-(-len(data) // BLOCK))}
+        finally:
+            view.release()
+        return cls(blocks, len(data))
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read_into(self, buf: memoryview, offset: int, n: int) -> None:
+        """Copy the ``n`` bytes at ``offset`` (inside the file) into ``buf``."""
+        blocks, pos, done = self.blocks, offset, 0
+        while done < n:
+            k, r = divmod(pos, BLOCK)
+            take = min(BLOCK - r, n - done)
+            blk = blocks.get(k)
+            have = 0
+            if blk is not None and len(blk) > r:
+                have = min(len(blk) - r, take)
+                buf[done:done + have] = memoryview(blk)[r:r + have]
+            if have < take:
+                buf[done + have:done + take] = _ZEROS[:take - have]
+            done += take
+            pos += take
+
+    def write(self, data: memoryview | bytes, offset: int) -> None:
+        """Write ``data`` at ``offset`` (the size grows to cover it)."""
+        blocks, n, done = self.blocks, len(data), 0
+        src = memoryview(data)
+        try:
+            if src.ndim != 1 or src.itemsize != 1:
+                src = src.cast("B")
+            while done < n:
+                k, r = divmod(offset + done, BLOCK)
+                take = min(BLOCK - r, n - done)
+                blk = blocks.get(k)
+                if blk is None:
+                    blk = blocks[k] = bytearray()
+                if len(blk) < r:
+                    blk += _ZEROS[:r - len(blk)]
+                blk[r:r + take] = src[done:done + take]
+                done += take
+        finally:
+            src.release()
+        if offset + n > self.size:
+            self.size = offset + n
+
+    def truncate(self, size: int) -> None:
+        """Set the size: cut the data past ``size``, or extend with a hole."""
+        if size < self.size:
+            k, r = divmod(size, BLOCK)
+            for index in [i for i in self.blocks if i > k or (i == k and not r)]:
+                del self.blocks[index]
+            blk = self.blocks.get(k)
+            if blk is not None and len(blk) > r:
+                del blk[r:]
+        self.size = size
+
+    def extents(self) -> list[tuple[int, int]]:
+        """``(offset, length)`` of the stored blocks, merged, in order: everything else is a
+        hole."""
+        out: list[tuple[int, int]] = []
+        for k in sorted(self.blocks):
+            blk = self.blocks[k]
+            start = k * BLOCK
+            length = min(len(blk), self.size - start)
+            if length <= 0:
+                continue
+            if out and out[-1][0] + out[-1][1] == start:
+                out[-1] = (out[-1][0], out[-1][1] + length)
+            else:
+                out.append((start, length))
+        return out
+
+
 class _File(_Inode):
     __slots__ = ("data",)
+
+    #: the bytes (dense, the usual case), or a :class:`_Sparse` once the file has a hole of
+    #: at least :data:`BLOCK` bytes
+    data: bytearray | _Sparse
 
     def __init__(self, ino: int, mode: int, now: int) -> None:
         super().__init__(ino, mode, now)
@@ -104,11 +221,77 @@ class _Link(_Inode):
         return f"<memory symlink ino={self.ino} -> {self.target!r}>"
 
 
+#: A tree laid flat for pickling: every inode once, as ``(kind, ino, mode, nlink, atime,
+#: mtime, ctime, payload)`` (payload: a file's data, a symlink's target, None for a
+#: directory), the root first; then every directory entry as ``(directory index, name,
+#: inode index)``. Pickling the inode objects themselves would nest one level of the pickler's
+#: recursion per directory level: a deep tree would not pickle.
+_Flat = tuple[list[tuple[str, int, int, int, int, int, int, Any]], list[tuple[int, str, int]]]
+
+
+def _flatten(root: _Dir) -> _Flat:
+    index: dict[int, int] = {}
+    nodes: list[tuple[str, int, int, int, int, int, int, Any]] = []
+    entries: list[tuple[int, str, int]] = []
+
+    def add(node: _Inode) -> int:
+        found = index.get(id(node))
+        if found is not None:
+            return found  # another hard link to it
+        kind: str = "d"
+        payload: Any = None
+        if isinstance(node, _Link):
+            kind, payload = "l", node.target
+        elif isinstance(node, _File):
+            kind, payload = "f", node.data
+        index[id(node)] = len(nodes)
+        nodes.append((kind, node.ino, node.mode, node.nlink, node.atime, node.mtime,
+                      node.ctime, payload))
+        return len(nodes) - 1
+
+    todo = [(add(root), root)]
+    while todo:
+        at, directory = todo.pop()
+        for name, child in directory.children.items():
+            seen = id(child) in index
+            child_at = add(child)
+            entries.append((at, name, child_at))
+            if type(child) is _Dir and not seen:
+                todo.append((child_at, child))
+    return nodes, entries
+
+
+def _unflatten(flat: _Flat) -> _Dir:
+    records, entries = flat
+    nodes: list[_Inode] = []
+    for kind, ino, mode, nlink, atime, mtime, ctime, payload in records:
+        node: _Inode
+        if kind == "d":
+            node = _Dir(ino, mode, ctime, None)
+        elif kind == "l":
+            node = _Link(ino, ctime, payload)
+            node.mode = mode
+        else:
+            node = _File(ino, mode, ctime)
+            node.data = payload
+        node.nlink, node.atime, node.mtime, node.ctime = nlink, atime, mtime, ctime
+        nodes.append(node)
+    for at, name, child_at in entries:
+        directory, child = nodes[at], nodes[child_at]
+        directory.children[name] = child  # type: ignore[attr-defined]
+        if type(child) is _Dir:
+            child.parent = directory  # type: ignore[assignment]
+    root = nodes[0]
+    assert type(root) is _Dir
+    return root
+
+
 def _restore(cls: type[MemoryFileSystem], args: tuple[Any, ...], kwargs: dict[str, Any],
-             state: dict[str, Any], root: _Dir, last_ino: int) -> MemoryFileSystem:
-    """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree."""
+             state: dict[str, Any], root: _Dir | _Flat, last_ino: int) -> MemoryFileSystem:
+    """Unpickle a :class:`MemoryFileSystem`: a new instance (new ``dev``) holding the tree
+    (laid flat, or, from an older pickle, the inode objects themselves)."""
     fs = cls(*args, **kwargs)
-    fs._root = root
+    fs._root = root if isinstance(root, _Dir) else _unflatten(root)
     fs._last_ino = last_ino
     for name, value in state.items():
         setattr(fs, name, value)
@@ -124,7 +307,9 @@ class MemoryFileSystem(HandleFileSystem):
     and directories created here, as a host's umask does (default ``0o022``: a guest's new
     file is ``0o644``, a new directory ``0o755``, what it would get from a host under
     wasmtime); symlinks are always ``0o777``. ``max_file_size`` caps a file's size (``EFBIG``
-    beyond it); running out of memory while growing a file raises ``ENOSPC``.
+    beyond it; by default ext4's limit, 16 TiB less 4 KiB). Files are sparse: a hole (a
+    write past the end, a truncate or an allocate that grows a file) costs no memory and
+    reads as zeros. Running out of memory while storing data raises ``ENOSPC``.
     ``auto_mkdir`` is the fsspec option (see :class:`HandleFileSystem`).
 
     Pickling (and ``copy.deepcopy``) gives an independent snapshot of the tree.
@@ -132,8 +317,10 @@ class MemoryFileSystem(HandleFileSystem):
 
     protocol = "wasifs-memory"
 
-    #: The largest size a file may reach (bytes).
-    max_file_size: int = (1 << 63) - 1
+    #: The largest size a file may reach (bytes): ext4's limit with 4 KiB blocks, which is
+    #: what wasmtime answers on the commonest host (a sparse file costs only its data, but
+    #: host tools that read it whole still read every byte of its holes).
+    max_file_size: int = (1 << 44) - 4096
 
     def __init__(self, readonly: bool = False, *, umask: int = 0o022, auto_mkdir: bool = False,
                  **storage_options: Any) -> None:
@@ -147,6 +334,10 @@ class MemoryFileSystem(HandleFileSystem):
         self._token = os.urandom(16).hex()
         self._last_ino = 1
         self._root = _Dir(1, S_IFDIR | 0o755, _now(), None)
+        #: held by every change of the namespace (create, mkdir, rename, link, unlink...),
+        #: so that each is atomic with its checks (a rename's "not into its own subtree")
+        #: against the same calls from other threads; reads and data transfers never take it
+        self._lock = threading.Lock()
 
     @property
     def _fs_token(self) -> str:
@@ -166,18 +357,26 @@ class MemoryFileSystem(HandleFileSystem):
                  for name in ("readonly", "umask", "auto_mkdir", "max_file_size")
                  if name in self.__dict__}
         return (_restore, (type(self), self.storage_args, self.storage_options, state,
-                           self._root, self._last_ino))
+                           _flatten(self._root), self._last_ino))
 
     def _next_ino(self) -> int:
         self._last_ino += 1
         return self._last_ino
 
-    def _grow(self, data: bytearray, count: int) -> None:
-        """Append ``count`` zero bytes to ``data``."""
-        if len(data) + count > self.max_file_size:
+    def _grow(self, file: _File, size: int) -> None:
+        """Extend ``file`` with zeros to ``size`` bytes: a hole when that is at least
+        :data:`BLOCK` bytes (the file becomes sparse), else zeros appended."""
+        if size > self.max_file_size:
             raise _error(errno.EFBIG)
+        d = file.data
         try:
-            data += bytes(count)  # calloc'ed: no second physical copy of the zeros
+            if not isinstance(d, _Sparse):
+                count = size - len(d)
+                if count < BLOCK:
+                    d += _ZEROS[:count]
+                    return
+                d = file.data = _Sparse.of(d)
+            d.truncate(size)
         except MemoryError:
             raise _error(errno.ENOSPC) from None
 
@@ -205,13 +404,23 @@ class MemoryFileSystem(HandleFileSystem):
                 raise _error(errno.ENOENT, name)
             if self.readonly:
                 raise _error(_EROFS, name)
-            if dir.nlink == 0:
-                raise _error(errno.ENOENT, name)  # the directory was removed
-            now = _now()
-            new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask), now)
-            dir.children[name] = new
-            dir.mtime = dir.ctime = now
-            return new
+            lock = self._lock
+            lock.acquire()
+            try:
+                node = dir.children.get(name)  # made meanwhile by another thread?
+                if node is None:
+                    if dir.nlink == 0:
+                        raise _error(errno.ENOENT, name)  # the directory was removed
+                    if len(name) > 63 and name_too_long(name):
+                        raise _error(errno.ENAMETOOLONG, name)
+                    now = _now()
+                    new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask),
+                                now)
+                    dir.children[name] = new
+                    dir.mtime = dir.ctime = now
+                    return new
+            finally:
+                lock.release()
         if create and exclusive:
             raise _error(errno.EEXIST, name)
         t = type(node)
@@ -220,7 +429,7 @@ class MemoryFileSystem(HandleFileSystem):
         if (write or truncate) and self.readonly:
             raise _error(_EROFS, name)
         if truncate:
-            node.data.clear()  # type: ignore[attr-defined]
+            node.data = bytearray()  # type: ignore[attr-defined]
             node.mtime = node.ctime = _now()
         return node  # type: ignore[return-value]
 
@@ -284,12 +493,15 @@ class MemoryFileSystem(HandleFileSystem):
             n = len(buf)
         if n <= 0:
             return 0
-        if n <= _SMALL_READ:
-            buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
+        if type(data) is bytearray:
+            if n <= _SMALL_READ:
+                buf[:n] = data[offset:offset + n]  # a tiny bytes copy beats making a view
+            else:
+                # One copy, straight from the file into ``buf``. The temporary views die
+                # with the statement, so no export is left to block resizing the bytearray.
+                buf[:n] = memoryview(data)[offset:offset + n]
         else:
-            # One copy, straight from the file into ``buf``. The temporary views die with
-            # the statement, so no export is left to block resizing the bytearray.
-            buf[:n] = memoryview(data)[offset:offset + n]
+            cast(_Sparse, data).read_into(buf, offset, n)
         file.atime = _now()
         return n
 
@@ -304,17 +516,28 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         end = offset + n
         size = len(d)
-        if offset == size:  # sequential writes: an in-place append is the cheapest growth
-            if end > self.max_file_size:
-                raise _error(errno.EFBIG)
-            d += data
-        else:
-            if end > size:
+        try:
+            if type(d) is not bytearray:
                 if end > self.max_file_size:
                     raise _error(errno.EFBIG)
+                cast(_Sparse, d).write(data, offset)
+            elif offset == size:  # sequential writes: an in-place append is the cheapest
+                if end > self.max_file_size:
+                    raise _error(errno.EFBIG)
+                d += data
+            else:
+                if end > size and end > self.max_file_size:
+                    raise _error(errno.EFBIG)
                 if offset > size:
-                    self._grow(d, offset - size)
-            d[offset:end] = data
+                    self._grow(file, offset)  # a hole of BLOCK bytes or more: sparse
+                    grown = file.data
+                    if isinstance(grown, _Sparse):
+                        grown.write(data, offset)
+                        file.mtime = file.ctime = _now()
+                        return n
+                d[offset:end] = data
+        except MemoryError:
+            raise _error(errno.ENOSPC) from None
         file.mtime = file.ctime = _now()
         return n
 
@@ -324,9 +547,16 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         n = len(data)
         if n:
-            if len(d) + n > self.max_file_size:
+            size = len(d)
+            if size + n > self.max_file_size:
                 raise _error(errno.EFBIG)
-            d += data
+            try:
+                if isinstance(d, _Sparse):
+                    d.write(data, size)
+                else:
+                    d += data
+            except MemoryError:
+                raise _error(errno.ENOSPC) from None
             file.mtime = file.ctime = _now()
         return n, len(d)
 
@@ -338,10 +568,24 @@ class MemoryFileSystem(HandleFileSystem):
         d = file.data
         current = len(d)
         if size < current:
-            del d[size:]
+            if not size:
+                file.data = bytearray()
+            elif isinstance(d, _Sparse):
+                d.truncate(size)
+            else:
+                del d[size:]
         elif size > current:
-            self._grow(d, size - current)
+            self._grow(file, size)
         file.mtime = file.ctime = _now()
+
+    def extents(self, file: _File) -> list[tuple[int, int]]:
+        """``(offset, length)`` of the parts of the open file that hold data, in order;
+        the rest of its size is holes (zeros that cost nothing). A copy that skips the holes
+        (and sets the size at the end) keeps a sparse file sparse."""
+        d = file.data
+        if isinstance(d, _Sparse):
+            return d.extents()
+        return [(0, len(d))] if d else []
 
     def fsync(self, file: Any, dataonly: bool = False) -> None:
         """Nothing to flush."""
@@ -351,125 +595,163 @@ class MemoryFileSystem(HandleFileSystem):
             raise _error(_EROFS)
         if offset < 0 or length <= 0:
             raise _error(errno.EINVAL)
-        d = file.data
         end = offset + length
-        if end > len(d):
-            self._grow(d, end - len(d))
+        if end > len(file.data):
+            self._grow(file, end)
             file.mtime = file.ctime = _now()
 
     # --- namespace -------------------------------------------------------------------
     def mkdir(self, dir: _Dir, name: str, mode: int = 0o777) -> None:
-        if name in dir.children:
-            raise _error(errno.EEXIST, name)
-        if self.readonly:
-            raise _error(_EROFS, name)
-        if dir.nlink == 0:
-            raise _error(errno.ENOENT, name)
-        now = _now()
-        dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
-                                  now, dir)
-        dir.nlink += 1
-        dir.mtime = dir.ctime = now
+        lock = self._lock
+        lock.acquire()
+        try:
+            if name in dir.children:
+                raise _error(errno.EEXIST, name)
+            if self.readonly:
+                raise _error(_EROFS, name)
+            if dir.nlink == 0:
+                raise _error(errno.ENOENT, name)
+            if len(name) > 63 and name_too_long(name):
+                raise _error(errno.ENAMETOOLONG, name)
+            now = _now()
+            dir.children[name] = _Dir(self._next_ino(), S_IFDIR | (mode & 0o7777 & ~self.umask),
+                                      now, dir)
+            dir.nlink += 1
+            dir.mtime = dir.ctime = now
+        finally:
+            lock.release()
 
     def rmdir(self, dir: _Dir, name: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, name)
-        node = dir.children.get(name)
-        if node is None:
-            raise _error(errno.ENOENT, name)
-        if type(node) is not _Dir:
-            raise _error(errno.ENOTDIR, name)
-        if node.children:
-            raise _error(errno.ENOTEMPTY, name)
-        del dir.children[name]
-        node.nlink = 0
-        dir.nlink -= 1
-        dir.mtime = dir.ctime = node.ctime = _now()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self.readonly:
+                raise _error(_EROFS, name)
+            node = dir.children.get(name)
+            if node is None:
+                raise _error(errno.ENOENT, name)
+            if type(node) is not _Dir:
+                raise _error(errno.ENOTDIR, name)
+            if node.children:
+                raise _error(errno.ENOTEMPTY, name)
+            del dir.children[name]
+            node.nlink = 0
+            dir.nlink -= 1
+            dir.mtime = dir.ctime = node.ctime = _now()
+        finally:
+            lock.release()
 
     def unlink(self, dir: _Dir, name: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, name)
-        node = dir.children.get(name)
-        if node is None:
-            raise _error(errno.ENOENT, name)
-        if type(node) is _Dir:
-            raise _error(errno.EISDIR, name)
-        del dir.children[name]
-        node.nlink -= 1
-        dir.mtime = dir.ctime = node.ctime = _now()
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self.readonly:
+                raise _error(_EROFS, name)
+            node = dir.children.get(name)
+            if node is None:
+                raise _error(errno.ENOENT, name)
+            if type(node) is _Dir:
+                raise _error(errno.EISDIR, name)
+            del dir.children[name]
+            node.nlink -= 1
+            dir.mtime = dir.ctime = node.ctime = _now()
+        finally:
+            lock.release()
 
     def rename(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        if self.readonly:
-            raise _error(_EROFS, src)
-        node = src_dir.children.get(src)
-        if node is None:
-            raise _error(errno.ENOENT, src)
-        if dst_dir.nlink == 0:
-            raise _error(errno.ENOENT, dst)
-        old = dst_dir.children.get(dst)
-        if old is node:
-            return  # the same file (same name, or two hard links): nothing to do
-        if type(old) is _Dir:
-            # the target is an ancestor of the source: never empty (Linux says ENOTEMPTY)
-            up: _Dir | None = src_dir
-            while up is not None:
-                if up is old:
-                    raise _error(errno.ENOTEMPTY, dst)
-                up = up.parent
-        if type(node) is _Dir:
-            ancestor: _Dir | None = dst_dir
-            while ancestor is not None:
-                if ancestor is node:
-                    raise _error(errno.EINVAL, dst)  # into its own subtree
-                ancestor = ancestor.parent
-            if old is not None:
-                if type(old) is not _Dir:
-                    raise _error(errno.ENOTDIR, dst)
-                if old.children:
-                    raise _error(errno.ENOTEMPTY, dst)
-        elif type(old) is _Dir:
-            raise _error(errno.EISDIR, dst)
-        now = _now()
-        if old is not None:
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self.readonly:
+                raise _error(_EROFS, src)
+            node = src_dir.children.get(src)
+            if node is None:
+                raise _error(errno.ENOENT, src)
+            if dst_dir.nlink == 0:
+                raise _error(errno.ENOENT, dst)
+            old = dst_dir.children.get(dst)
+            if old is None:
+                _new_name(dst)
+            if old is node:
+                return  # the same file (same name, or two hard links): nothing to do
             if type(old) is _Dir:
-                old.nlink = 0
-                dst_dir.nlink -= 1
-            else:
-                old.nlink -= 1
-            old.ctime = now
-        del src_dir.children[src]
-        dst_dir.children[dst] = node
-        if type(node) is _Dir and src_dir is not dst_dir:
-            src_dir.nlink -= 1
-            dst_dir.nlink += 1
-            node.parent = dst_dir
-        node.ctime = now
-        src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
+                # the target is an ancestor of the source: never empty (Linux says ENOTEMPTY)
+                up: _Dir | None = src_dir
+                while up is not None:
+                    if up is old:
+                        raise _error(errno.ENOTEMPTY, dst)
+                    up = up.parent
+            if type(node) is _Dir:
+                ancestor: _Dir | None = dst_dir
+                while ancestor is not None:
+                    if ancestor is node:
+                        raise _error(errno.EINVAL, dst)  # into its own subtree
+                    ancestor = ancestor.parent
+                if old is not None:
+                    if type(old) is not _Dir:
+                        raise _error(errno.ENOTDIR, dst)
+                    if old.children:
+                        raise _error(errno.ENOTEMPTY, dst)
+            elif type(old) is _Dir:
+                raise _error(errno.EISDIR, dst)
+            now = _now()
+            if old is not None:
+                if type(old) is _Dir:
+                    old.nlink = 0
+                    dst_dir.nlink -= 1
+                else:
+                    old.nlink -= 1
+                old.ctime = now
+            del src_dir.children[src]
+            dst_dir.children[dst] = node
+            if type(node) is _Dir and src_dir is not dst_dir:
+                src_dir.nlink -= 1
+                dst_dir.nlink += 1
+                node.parent = dst_dir
+            node.ctime = now
+            src_dir.mtime = src_dir.ctime = dst_dir.mtime = dst_dir.ctime = now
+        finally:
+            lock.release()
 
     def link(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
-        node = src_dir.children.get(src)
-        if node is None:
-            raise _error(errno.ENOENT, src)
-        if dst in dst_dir.children:
-            raise _error(errno.EEXIST, dst)
-        if type(node) is _Dir:
-            raise _error(errno.EPERM, src)
-        if self.readonly:
-            raise _error(_EROFS, dst)
-        if dst_dir.nlink == 0:
-            raise _error(errno.ENOENT, dst)
-        now = _now()
-        dst_dir.children[dst] = node
-        node.nlink += 1
-        node.ctime = dst_dir.mtime = dst_dir.ctime = now
+        lock = self._lock
+        lock.acquire()
+        try:
+            node = src_dir.children.get(src)
+            if node is None:
+                raise _error(errno.ENOENT, src)
+            if dst in dst_dir.children:
+                raise _error(errno.EEXIST, dst)
+            if type(node) is _Dir:
+                raise _error(errno.EPERM, src)
+            if self.readonly:
+                raise _error(_EROFS, dst)
+            if dst_dir.nlink == 0:
+                raise _error(errno.ENOENT, dst)
+            _new_name(dst)
+            now = _now()
+            dst_dir.children[dst] = node
+            node.nlink += 1
+            node.ctime = dst_dir.mtime = dst_dir.ctime = now
+        finally:
+            lock.release()
 
     def symlink(self, target: str, dir: _Dir, name: str) -> None:
-        if name in dir.children:
-            raise _error(errno.EEXIST, name)
-        if self.readonly:
-            raise _error(_EROFS, name)
-        if not target or dir.nlink == 0:
-            raise _error(errno.ENOENT, name)
-        now = _now()
-        dir.children[name] = _Link(self._next_ino(), now, target)
-        dir.mtime = dir.ctime = now
+        lock = self._lock
+        lock.acquire()
+        try:
+            if name in dir.children:
+                raise _error(errno.EEXIST, name)
+            if self.readonly:
+                raise _error(_EROFS, name)
+            if not target or dir.nlink == 0:
+                raise _error(errno.ENOENT, name)
+            if len(name) > 63 and name_too_long(name):
+                raise _error(errno.ENAMETOOLONG, name)
+            if len(target) >= PATH_MAX or len(target.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+                raise _error(errno.ENAMETOOLONG, name)  # as Linux: at most PATH_MAX - 1 bytes
+            now = _now()
+            dir.children[name] = _Link(self._next_ino(), now, target)
+            dir.mtime = dir.ctime = now
+        finally:
+            lock.release()

@@ -29,8 +29,10 @@ from typing import Any, ClassVar, Final
 
 try:
     import fcntl
+    import resource
 except ImportError:  # pragma: no cover - not POSIX (Windows): refused at construction
     fcntl = None  # type: ignore[assignment]
+    resource = None  # type: ignore[assignment]
 
 from ._facade import HandleFileSystem
 from ._protocol import DirEntry, Stat
@@ -83,6 +85,38 @@ def _missing_features() -> list[str]:
     missing.extend(f"os.{func}(<file descriptor>)" for func in ("scandir", "utime", "stat")
                    if getattr(os, func, None) not in os.supports_fd)
     return missing
+
+
+#: Host descriptors kept for the host application itself: a backend call that would leave
+#: fewer free than this (of the process's RLIMIT_NOFILE) fails with EMFILE instead, so that
+#: a guest opening files until it hits its own EMFILE never takes the host's last ones.
+FD_RESERVE_MAX = 256
+_fd_ceiling = -1  # the soft limit less the reserve, as last read (-1: not read yet)
+
+
+def _descriptor_ceiling() -> int:
+    """The lowest descriptor number a guest's open may not reach: the soft RLIMIT_NOFILE
+    less a reserve (a quarter of it, at most :data:`FD_RESERVE_MAX`)."""
+    global _fd_ceiling
+    if resource is None:  # pragma: no cover - not POSIX
+        return 1 << 62
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or soft < 0:
+        soft = 1 << 20
+    _fd_ceiling = soft - min(FD_RESERVE_MAX, soft // 4)
+    return _fd_ceiling
+
+
+def _open(path: str, flags: int, mode: int = 0o777, *, dir_fd: int) -> int:
+    """``os.open`` that leaves the host its reserve of descriptors: the kernel hands out
+    the lowest free number, so a number at the ceiling means that at most the reserve is
+    left (then ``EMFILE``, as if the process limit were reached)."""
+    fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    if fd >= _fd_ceiling and fd >= _descriptor_ceiling():  # re-read: the limit may change
+        os.close(fd)
+        raise OSError(errno.EMFILE, "too many open files (the host keeps a reserve of "
+                      "descriptors for itself)")
+    return fd
 
 
 def _check_name(name: str) -> None:
@@ -246,11 +280,11 @@ class NativeFileSystem(HandleFileSystem):
     def _reopen_dir(self, dir_fd: int) -> NativeDir:
         """A new handle (its own open file description) on the directory ``dir_fd``."""
         try:
-            return NativeDir(os.open(".", _DIR_FLAGS, dir_fd=dir_fd))
+            return NativeDir(_open(".", _DIR_FLAGS, dir_fd=dir_fd))
         except PermissionError:
             if not _O_PATH:
                 raise
-            return NativeDir(os.open(".", _O_PATH | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd),
+            return NativeDir(_open(".", _O_PATH | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd),
                              listable=False)
 
     def root(self) -> NativeDir:
@@ -273,13 +307,13 @@ class NativeFileSystem(HandleFileSystem):
         ``NotADirectoryError`` on anything else that is not a directory."""
         _check_name(name)
         try:
-            return NativeDir(os.open(name, _DIR_FLAGS, dir_fd=dir._fd))
+            return NativeDir(_open(name, _DIR_FLAGS, dir_fd=dir._fd))
         except PermissionError:
             if not _O_PATH:
                 raise
             flags = _O_PATH | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
             try:
-                return NativeDir(os.open(name, flags, dir_fd=dir._fd), listable=False)
+                return NativeDir(_open(name, flags, dir_fd=dir._fd), listable=False)
             except OSError as exc:
                 if exc.errno in _MAYBE_SYMLINK_ERRNOS:
                     raise self._symlink_error(exc, dir, name) from None
@@ -311,7 +345,7 @@ class NativeFileSystem(HandleFileSystem):
             flags |= os.O_TRUNC
         try:
             # O_NONBLOCK: opening a FIFO must not block; cleared below for regular files.
-            fd = os.open(name, flags, mode, dir_fd=dir._fd)
+            fd = _open(name, flags, mode, dir_fd=dir._fd)
         except OSError as exc:
             if exc.errno in _MAYBE_SYMLINK_ERRNOS and exc.errno != errno.ENOTDIR:
                 raise self._symlink_error(exc, dir, name) from None

@@ -8,7 +8,10 @@ The rules (see ``conformance/DIFFERENCES.md`` for the reasoning):
   into the remaining path; an absolute target is an escape; more than ``MAX_SYMLINKS``
   expansions give ``ELOOP``;
 - a trailing slash requires a directory and follows a final symlink;
-- backends only ever see one plain name inside a directory handle.
+- backends only ever see one plain name inside a directory handle;
+- bounded work: a path or a symlink target of ``PATH_MAX`` (4096) bytes or more, or a name
+  of more than ``NAME_MAX`` (255) bytes, is ``ENAMETOOLONG``, as on Linux; the walk is linear
+  in what it expands and holds a bounded number of directory handles at any depth.
 """
 
 from __future__ import annotations
@@ -18,17 +21,27 @@ import stat as _stat
 from typing import Any
 
 from ..abi import Errno
-from ..backends._protocol import Backend, Stat
-from ..backends._walk import MAX_SYMLINKS
+from ..backends._protocol import NAME_MAX, PATH_MAX, Backend, Stat, name_too_long
+from ..backends._walk import MAX_SYMLINKS, DirChain
 from ..errors import WasiError, errno_from_exception
 
-__all__ = ("MAX_SYMLINKS", "ESCAPE", "Resolved", "resolve", "close_all")
+__all__ = ("MAX_SYMLINKS", "ESCAPE", "NAME_MAX", "PATH_MAX", "Resolved", "resolve", "close_all",
+           "name_too_long")
 
 #: errno for a path that would leave its directory descriptor (wasmtime's answer; wasi-common
 #: and uvwasi said NOTCAPABLE, which wasifs keeps for a missing right)
 ESCAPE = Errno.PERM
-NAME_MAX = 255
-PATH_MAX = 4096
+#: A name of at most this many characters is at most NAME_MAX bytes (4 per character).
+_NAME_MAX_CHARS = NAME_MAX // 4
+#: The plain fast path takes paths of at most this many components (it holds a handle for
+#: each); longer ones go through the general walk, whose DirChain holds a bounded number:
+#: the deepest _WINDOW levels and every _STRIDE-th one (and, on the way back up, every
+#: _FINE-th of the levels reopened): about 140 at the deepest a walk can reach (some 84,000
+#: levels: 41 strings of at most 2,048 components).
+_WINDOW = 16
+_STRIDE = 1024
+_FINE = 64
+_PLAIN_MAX = PATH_MAX - 1
 
 _NOT_LOOKED_UP: Any = object()
 _S_IFLNK = _stat.S_IFLNK
@@ -74,6 +87,10 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool, *,
     a trailing slash then neither follows a final symlink nor fails on a non-directory; the
     entry's ``lstat`` is returned for the caller to judge (as Linux: ``rmdir link/`` is
     ENOTDIR, ``mkdir file/`` EEXIST). Raises ``WasiError``.
+
+    The work is linear in the length of the path and of the symlink targets it expands
+    (each at most ``PATH_MAX`` bytes, at most ``MAX_SYMLINKS`` of them), and the walk holds
+    a bounded number of directory handles however deep it goes (a :class:`DirChain`).
     """
     fast = _resolve_plain(backend, base, path, follow)  # never with a trailing slash
     if fast is not None:
@@ -84,34 +101,43 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool, *,
         raise WasiError(ESCAPE)
     if "\x00" in path:
         raise WasiError(Errno.INVAL)
-    if len(path) > PATH_MAX:
+    if len(path) >= PATH_MAX:
         raise WasiError(Errno.NAMETOOLONG)
     trailing = path[-1] == "/"
     pending = path.split("/")
     pending.reverse()
-    stack = [base]
+    # How many of the pending components are names (not empty), and how many of those are
+    # not "." either: kept up to date so that "is anything left?" costs nothing (scanning
+    # the pending list instead made a path of many slashes quadratic).
+    named = len(pending) - pending.count("")
+    moving = named - pending.count(".")
+    chain = DirChain(backend, base, owned=False, window=_WINDOW, stride=_STRIDE,
+                     fine=_FINE)
     links = 0
     try:
         while pending:
             comp = pending.pop()
             if not comp or comp == ".":
-                if not any(p and p != "." for p in pending):
-                    return Resolved(stack[-1], None, _NOT_LOOKED_UP, stack[1:], trailing)
+                if comp:
+                    named -= 1
+                if not moving:
+                    return _here(chain, None, _NOT_LOOKED_UP, trailing)
                 continue
+            named -= 1
+            moving -= 1
             if comp == "..":
-                if len(stack) == 1:
+                if not chain.depth:
                     raise WasiError(ESCAPE)
-                backend.close(stack.pop())
-                if not any(p and p != "." for p in pending):
-                    return Resolved(stack[-1], None, _NOT_LOOKED_UP, stack[1:], trailing)
+                chain.pop()
+                if not moving:
+                    return _here(chain, None, _NOT_LOOKED_UP, trailing)
                 continue
-            if len(comp) > NAME_MAX:
+            if len(comp) > _NAME_MAX_CHARS and name_too_long(comp):
                 raise WasiError(Errno.NAMETOOLONG)
-            last = not any(p for p in pending)
-            cur = stack[-1]
-            if not last:
+            cur = chain.top
+            if named:
                 try:
-                    stack.append(backend.opendir(cur, comp))
+                    chain.push(backend.opendir(cur, comp), comp)
                     continue
                 except OSError as exc:
                     if exc.errno != _errno.ELOOP:
@@ -119,19 +145,19 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool, *,
                     target = _readlink(backend, cur, comp)
             else:
                 if not (follow or trailing):
-                    return Resolved(cur, comp, _NOT_LOOKED_UP, stack[1:], trailing)
+                    return _here(chain, comp, _NOT_LOOKED_UP, trailing)
                 try:
                     st = backend.lstat(cur, comp)
                 except FileNotFoundError:
-                    return Resolved(cur, comp, None, stack[1:], trailing)
+                    return _here(chain, comp, None, trailing)
                 except OSError as exc:
                     raise _oserr(exc) from exc
                 if entry and not follow:
-                    return Resolved(cur, comp, st, stack[1:], trailing)
+                    return _here(chain, comp, st, trailing)
                 if not _stat.S_ISLNK(st.mode):
                     if trailing and not _stat.S_ISDIR(st.mode):
                         raise WasiError(Errno.NOTDIR)
-                    return Resolved(cur, comp, st, stack[1:], trailing)
+                    return _here(chain, comp, st, trailing)
                 target = _readlink(backend, cur, comp)
                 # the trailing-slash requirement carries over to the link's target, and a
                 # target that ends in "/" makes one
@@ -144,32 +170,46 @@ def resolve(backend: Backend, base: Any, path: str, follow: bool, *,
                 raise WasiError(Errno.NOENT)
             if target[0] == "/":
                 raise WasiError(ESCAPE)
+            if len(target) >= PATH_MAX:  # a backend that let one through (Linux cannot)
+                raise WasiError(Errno.NAMETOOLONG)
             parts = target.split("/")
             parts.reverse()
             pending.extend(parts)
+            more = len(parts) - parts.count("")
+            named += more
+            moving += more - parts.count(".")
         # only reachable when every component was empty or "." (handled above)
-        return Resolved(stack[-1], None, _NOT_LOOKED_UP, stack[1:], trailing)  # pragma: no cover
+        return _here(chain, None, _NOT_LOOKED_UP, trailing)  # pragma: no cover
+    except OSError as exc:  # a level reopened on the way back up was moved (ESTALE)
+        chain.close()
+        raise _oserr(exc) from exc
     except BaseException:
-        close_all(backend, stack[1:])
+        chain.close()
         raise
+
+
+def _here(chain: DirChain, name: str | None, stat: Stat | None, trailing: bool) -> Resolved:
+    """The result of a walk that ended in the chain's top directory."""
+    top = chain.top
+    return Resolved(top, name, stat, chain.detach(), trailing)
 
 
 def _resolve_plain(backend: Backend, base: Any, path: str, follow: bool) -> Resolved | None:
     """The common case, quickly: ``a/b/c`` with no empty, ``.`` or ``..`` component and no
     symlink on the way. None when the general walk must decide (nothing is left open)."""
-    if "\x00" in path or len(path) > PATH_MAX:
+    if "\x00" in path or len(path) > _PLAIN_MAX:
         return None
     parts = path.split("/")
-    if "" in parts or "." in parts or ".." in parts:
+    if len(parts) > _WINDOW or "" in parts or "." in parts or ".." in parts:
         return None
     name = parts.pop()
-    if len(name) > NAME_MAX:
+    if len(name) > _NAME_MAX_CHARS and name_too_long(name):
         return None
     owned: list[Any] = []
     cur = base
     try:
         for comp in parts:
-            if len(comp) > NAME_MAX:
+            if len(comp) > _NAME_MAX_CHARS and name_too_long(comp):
                 close_all(backend, owned)
                 return None
             cur = backend.opendir(cur, comp)

@@ -17,7 +17,7 @@ import os
 import stat as _stat
 import struct
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..abi import (
@@ -49,6 +49,8 @@ from ..backends._protocol import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
 from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
+from ..vfs._resolve import NAME_MAX as _NAME_MAX
+from ..vfs._resolve import PATH_MAX as _PATH_MAX
 from ..vfs._resolve import Resolved, close_all, resolve
 from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 from ._memory import GuestMemory, ViewMemory
@@ -64,7 +66,17 @@ _SPIPE = int(Errno.SPIPE)
 _U32 = 0xFFFFFFFF
 _I64_MAX = (1 << 63) - 1
 _U64 = (1 << 64) - 1
+#: Per-call bounds (see docs/security.md): iovecs per call (Linux's IOV_MAX: more is
+#: EINVAL), bytes one read or write moves (Linux's MAX_RW_COUNT: a longer one is short),
+#: bytes copied at once when data must leave guest memory (stdio, O_APPEND), poll
+#: subscriptions per call (more is EINVAL), directory entries held in listings of open
+#: directories (one guest's total), a clock timeout (longer ones wait that long: 146 years).
 _IOV_MAX = 1024
+_RW_MAX = 0x7FFFF000
+_PIECE = 1 << 20
+_POLL_MAX = 1 << 14
+_LISTED_MAX = 1 << 18
+_FOREVER = 1 << 62
 
 _FD_READ = int(Rights.FD_READ)
 _FD_WRITE = int(Rights.FD_WRITE)
@@ -72,7 +84,6 @@ _FD_SEEK = int(Rights.FD_SEEK)
 _FD_TELL = int(Rights.FD_TELL)
 _APPEND = int(Fdflags.APPEND)
 
-_NAME_MAX = 255
 _S_IFLNK = _stat.S_IFLNK
 
 # Plain ints for the hot paths (IntEnum/IntFlag operators are Python-level calls).
@@ -228,6 +239,9 @@ class WasiCore:
         self._env_packed = _PackedStrings(_encode_strings(env_strings, "environment"))
         self._random = random
         self.table = FdTable(fd_limit)
+        #: most subscriptions one poll_oneoff takes (two per descriptor, as wasi-libc's
+        #: poll() makes them, and a clock; at least _POLL_MAX)
+        self._poll_max = max(_POLL_MAX, 2 * fd_limit + 1)
         #: the descriptor list itself (``self.fds[fd]`` is the hot-path lookup)
         self.fds = self.table.fds
         self.stdin = stdin if stdin is not None else BytesSource(b"")
@@ -301,6 +315,8 @@ class WasiCore:
         mem = self.memory
         if ptr + n > mem.size:
             raise WasiError(_FAULT)
+        if n >= _PATH_MAX:  # never decoded: a path costs at most PATH_MAX bytes of host memory
+            raise WasiError(_ERR_NAMETOOLONG)
         try:
             return str(mem.data[ptr : ptr + n], "utf-8")
         except UnicodeDecodeError:
@@ -328,11 +344,57 @@ class WasiCore:
         if end > size:
             raise WasiError(_FAULT)
         out = []
+        left = _RW_MAX  # what one call may still move (Linux: MAX_RW_COUNT, then short)
         for buf, n in IOVEC_STRUCT.iter_unpack(mem.data[iovs_ptr:end]):
             if buf + n > size:
                 raise WasiError(_FAULT)
+            if n > left:
+                n = left
+            left -= n
             out.append((buf, n))
         return out
+
+    def _pieces(self, iovs: list[tuple[int, int]]) -> Iterator[bytes]:
+        """The bytes of ``iovs`` copied out of guest memory, at most ``_PIECE`` bytes at a
+        time (one piece when they fit: the usual case)."""
+        data = self.memory.data
+        parts: list[Any] = []  # slices of guest memory (views, or copies of it)
+        room = _PIECE
+        for buf, n in iovs:
+            while n:
+                take = n if n < room else room
+                parts.append(data[buf : buf + take])
+                buf += take
+                n -= take
+                room -= take
+                if not room:
+                    yield b"".join(parts)
+                    parts = []
+                    room = _PIECE
+        if parts:
+            yield b"".join(parts)
+
+    @staticmethod
+    def _span(offset: int, n: int) -> None:
+        """Linux's check of a read or write of ``n`` bytes at ``offset``: past the largest
+        file offset is EINVAL (as wasmtime answers), not an overflow in the host."""
+        if n and offset + n > _I64_MAX:
+            raise WasiError(_INVAL)
+
+    def _append(self, d: OpenFile, iovs: list[tuple[int, int]]) -> int:
+        """Append ``iovs`` to an O_APPEND file, piece by piece; returns the count."""
+        wrote = 0
+        try:
+            for piece in self._pieces(iovs):
+                k, d.offset = d.backend.append(d.handle, piece)
+                wrote += k
+                if k < len(piece):
+                    break
+        except OSError as exc:
+            if wrote:
+                return wrote
+            raise WasiError(errno_from_exception(exc)) from exc
+        return wrote
 
     # ------------------------------------------------------------------ descriptor helpers
     def _file(self, fd: int) -> OpenFile:
@@ -504,12 +566,18 @@ class WasiCore:
                     return _FAULT
                 if buf + n > mem.size:
                     return _FAULT
+                if n > _RW_MAX:
+                    n = _RW_MAX
+                if d.offset + n > _I64_MAX:
+                    self._span(d.offset, n)
                 got = d.pread(d.handle, mem.into[buf : buf + n], d.offset)
                 d.offset += got
             else:
                 got = 0
                 offset = d.offset
-                for buf, n in self._iovecs(iovs_ptr, iovs_len):
+                iovs = self._iovecs(iovs_ptr, iovs_len)
+                self._span(offset, sum([n for _, n in iovs]))
+                for buf, n in iovs:
                     k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
                     got += k
                     if k < n:
@@ -529,7 +597,7 @@ class WasiCore:
                     continue
                 if self.cancel is not None:  # wait where a cancelled run can stop
                     self.cancel.wait_ready(d.source)
-                data = d.source.read(n)
+                data = d.source.read(min(n, _PIECE))  # a short read, as from a pipe
                 mem.data[buf : buf + len(data)] = data
                 got = len(data)
                 break
@@ -556,10 +624,16 @@ class WasiCore:
                 return _FAULT
             if buf + n > mem.size:
                 return _FAULT
+            if n > _RW_MAX:
+                n = _RW_MAX
+            if offset + n > _I64_MAX:
+                self._span(offset, n)
             got = d.pread(d.handle, mem.into[buf : buf + n], offset)
         else:
             got = 0
-            for buf, n in self._iovecs(iovs_ptr, iovs_len):
+            iovs = self._iovecs(iovs_ptr, iovs_len)
+            self._span(offset, sum([n for _, n in iovs]))
+            for buf, n in iovs:
                 k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
                 got += k
                 if k < n:
@@ -580,12 +654,7 @@ class WasiCore:
             if not d.rights_base & _FD_WRITE:
                 return _NOTCAPABLE
             if d.fdflags & _APPEND:
-                data = b"".join(
-                    [mem.data[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
-                try:
-                    wrote, d.offset = d.backend.append(d.handle, data)
-                except OSError as exc:
-                    raise WasiError(errno_from_exception(exc)) from exc
+                wrote = self._append(d, self._iovecs(iovs_ptr, iovs_len))
             elif iovs_len == 1:
                 try:
                     buf, n = mem.unpack[IOVEC_STRUCT](iovs_ptr)
@@ -593,6 +662,10 @@ class WasiCore:
                     return _FAULT
                 if buf + n > mem.size:
                     return _FAULT
+                if n > _RW_MAX:
+                    n = _RW_MAX
+                if d.offset + n > _I64_MAX:
+                    self._span(d.offset, n)
                 try:
                     wrote = d.pwrite(d.handle, mem.data[buf : buf + n], d.offset)
                 except OSError as exc:
@@ -609,12 +682,16 @@ class WasiCore:
         if type(d) is StdioFile:
             if d.sink is None:
                 return _BADF
-            iovs = self._iovecs(iovs_ptr, iovs_len)
-            data = b"".join([mem.data[b : b + n] for b, n in iovs])
+            wrote = 0
             try:
-                wrote = d.sink.write(data)
+                for data in self._pieces(self._iovecs(iovs_ptr, iovs_len)):
+                    k = d.sink.write(data)
+                    wrote += k
+                    if k < len(data):
+                        break
             except OSError as exc:
-                raise WasiError(errno_from_exception(exc)) from exc
+                if not wrote:
+                    raise WasiError(errno_from_exception(exc)) from exc
             self._pack(U32_STRUCT, nwritten_ptr, wrote)
             return _SUCCESS
         return _BADF
@@ -622,8 +699,10 @@ class WasiCore:
     def _pwritev(self, d: OpenFile, iovs_ptr: int, iovs_len: int, offset: int) -> int:
         mem = self.memory
         wrote = 0
+        iovs = self._iovecs(iovs_ptr, iovs_len)
+        self._span(offset, sum([n for _, n in iovs]))
         try:
-            for buf, n in self._iovecs(iovs_ptr, iovs_len):
+            for buf, n in iovs:
                 if n:
                     k = d.pwrite(d.handle, mem.data[buf : buf + n], offset + wrote)
                     wrote += k
@@ -648,13 +727,11 @@ class WasiCore:
         if offset > _I64_MAX:
             return _INVAL
         if d.fdflags & _APPEND:
-            # Linux semantics (as wasmtime): pwrite on an O_APPEND descriptor appends.
-            data = b"".join(
-                [self.memory.data[b : b + n] for b, n in self._iovecs(iovs_ptr, iovs_len)])
-            try:
-                wrote, _ = d.backend.append(d.handle, data)
-            except OSError as exc:
-                raise WasiError(errno_from_exception(exc)) from exc
+            # Linux semantics (as wasmtime): pwrite on an O_APPEND descriptor appends (and
+            # leaves the descriptor's offset alone)
+            offset_before = d.offset
+            wrote = self._append(d, self._iovecs(iovs_ptr, iovs_len))
+            d.offset = offset_before
         else:
             wrote = self._pwritev(d, iovs_ptr, iovs_len, offset)
         self._pack(U32_STRUCT, nwritten_ptr, wrote)
@@ -868,6 +945,7 @@ class WasiCore:
         entries = d.entries
         if cookie == 0 or entries is None:
             entries = d.entries = self._listing(d)
+            self._bound_listings(d, len(entries))
         pos = buf_ptr
         end = buf_ptr + buf_len
         i = cookie
@@ -885,6 +963,19 @@ class WasiCore:
             pos += take
         self._pack(U32_STRUCT, bufused_ptr, pos - buf_ptr)
         return _SUCCESS
+
+    def _bound_listings(self, keep: OpenDir, count: int) -> None:
+        """Keep the listings held for open directories (one per descriptor, for stable
+        cookies) to ``_LISTED_MAX`` entries in all: past that, the others are dropped, and
+        lists them again at its next call (as wasmtime does at every call)."""
+        others: list[OpenDir] = []
+        for d in self.fds:
+            if type(d) is OpenDir and d.entries is not None and d is not keep:
+                others.append(d)
+                count += len(d.entries)
+        if count > _LISTED_MAX:
+            for d in others:
+                d.entries = None
 
     @staticmethod
     def _listing(d: OpenDir) -> list[tuple[bytes, int, int]]:
@@ -936,13 +1027,15 @@ class WasiCore:
         end = path_ptr + path_len
         if end > mem.size:
             return _FAULT
+        if path_len >= _PATH_MAX:
+            return _ERR_NAMETOOLONG
         try:
             path = str(mem.data[path_ptr:end], "utf-8")
         except UnicodeDecodeError:
             return _ERR_ILSEQ
         backend = d.backend
         if "/" not in path and path and path != "." and path != ".." and "\x00" not in path \
-                and len(path) <= _NAME_MAX:
+                and path_len <= _NAME_MAX:
             # One plain name (the common case): a single lstat, unless it is a symlink to follow.
             try:
                 st = backend.lstat(d.ref.handle, path)
@@ -1325,6 +1418,8 @@ class WasiCore:
             return _FAULT
         if nevents_ptr + 4 > mem.size:
             return _FAULT
+        if nsubscriptions > self._poll_max:
+            return _INVAL  # (Linux: more pollfds than RLIMIT_NOFILE is EINVAL)
         clocks: list[tuple[int, int]] = []  # (deadline in monotonic ns, userdata)
         fd_subs: list[tuple[int, int, int]] = []  # (userdata, fd, event type)
         now = time.monotonic_ns()
@@ -1338,13 +1433,15 @@ class WasiCore:
                     return _INVAL
                 if cid not in (_CLO_REALTIME, _CLO_MONOTONIC):
                     return _INVAL
+                # a deadline more than _FOREVER (146 years) away is that far: the wait
+                # stays within what the host's sleep can take, and still never ends
                 if cflags & 1:  # SUBSCRIPTION_CLOCK_ABSTIME
                     if cid == _CLO_REALTIME:
-                        deadline = now + max(0, timeout - time.time_ns())
+                        deadline = now + min(max(0, timeout - time.time_ns()), _FOREVER)
                     else:
-                        deadline = timeout
+                        deadline = min(timeout, now + _FOREVER)
                 else:
-                    deadline = now + timeout
+                    deadline = now + min(timeout, _FOREVER)
                 clocks.append((deadline, userdata))
             elif tag in (_EVE_FD_READ, _EVE_FD_WRITE):
                 (sfd,) = mem.unpack[U32_STRUCT](base + 16)
