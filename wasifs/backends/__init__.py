@@ -14,7 +14,13 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 - :class:`FsspecBackend`: any fsspec filesystem (zip, tar, s3, local, memory, chained URLs)
   as a backend, the other way round (:mod:`wasifs.backends.fsspec`);
 - :class:`PyfsBackend`: any PyFilesystem2 ``FS`` object as a backend (the ``pyfs`` extra,
-  :mod:`wasifs.backends.pyfs`).
+  :mod:`wasifs.backends.pyfs`);
+- :class:`SandboxFileSystem`: any backend with limits: read-only, hidden paths,
+  :class:`Quota` (bytes, files, directories, descriptors, file size, path length, depth)
+  and :class:`Rate` (:mod:`wasifs.backends.sandbox`);
+- :class:`FaultyFileSystem`: any backend with injected failures (``EIO``, ``ENOSPC``, short
+  writes, failing closes), chosen or random and seeded, for tests
+  (:mod:`wasifs.backends.faults`).
 
 Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
 backend that a distribution registers under the ``wasifs.backends`` entry-point group
@@ -65,6 +71,8 @@ if TYPE_CHECKING:
     from .native import NativeFileSystem
     from .overlay import Change, ChangeKind, OverlayFileSystem
     from .pyfs import PyfsBackend
+    from .sandbox import Quota, Rate, SandboxFileSystem, Usage
+    from .faults import Fault, FaultyFileSystem
 
 __all__ = (
     "Backend",
@@ -100,6 +108,12 @@ __all__ = (
     "OverlayFileSystem",
     "Change",
     "ChangeKind",
+    "SandboxFileSystem",
+    "Quota",
+    "Rate",
+    "Usage",
+    "FaultyFileSystem",
+    "Fault",
 )
 
 _LAZY = {
@@ -111,6 +125,12 @@ _LAZY = {
     "OverlayFileSystem": ".overlay",
     "Change": ".overlay",
     "ChangeKind": ".overlay",
+    "SandboxFileSystem": ".sandbox",
+    "Quota": ".sandbox",
+    "Rate": ".sandbox",
+    "Usage": ".sandbox",
+    "FaultyFileSystem": ".faults",
+    "Fault": ".faults",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
@@ -120,6 +140,8 @@ PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
     "wasifs-overlay": "wasifs.backends.overlay.OverlayFileSystem",
+    "wasifs-sandbox": "wasifs.backends.sandbox.SandboxFileSystem",
+    "wasifs-faults": "wasifs.backends.faults.FaultyFileSystem",
 }
 
 
