@@ -281,7 +281,8 @@ class _Hider:
             while len(parts) > 1 and parts[0] == "**" and parts[1] == "**":
                 parts.pop(0)
             if len(parts) == 2 and parts[0] == "**" and parts[1] != "**":
-                pattern = parts.pop()  # **/NAME is NAME at any depth
+                parts = parts[1:]  # **/NAME is NAME at any depth
+                pattern = parts[0]
             if len(parts) == 1 and "/" not in pattern.rstrip("/"):
                 if parts[0] == "**":
                     raise ValueError(f"hide pattern {pattern!r} would hide everything")
