@@ -17,7 +17,6 @@ import errno
 import os
 import stat
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest

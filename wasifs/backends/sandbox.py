@@ -457,7 +457,7 @@ class SandboxFileSystem(HandleFileSystem):
 
     # --- identity -----------------------------------------------------------------------
     @property
-    def readonly(self) -> bool:  # type: ignore[override]
+    def readonly(self) -> bool:
         """True when every change answers ``EROFS`` (set here, or the inner backend is)."""
         return self._readonly or bool(getattr(self.inner, "readonly", False))
 
