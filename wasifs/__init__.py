@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from . import engine as engine
     from . import errors as errors
     from . import interrupt as interrupt
+    from . import locks as locks
     from . import path as path
     from . import stdio as stdio
     from . import toolchain as toolchain
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
     from .interrupt import CancelToken, Interrupted
+    from .locks import Lock, lock
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
 
@@ -61,6 +63,8 @@ __all__ = (
     "copy_in",
     "copy_out",
     "snapshot",
+    "lock",
+    "Lock",
     "ProcExit",
     "WasiError",
     "WasifsError",
@@ -87,6 +91,8 @@ _LAZY = {
     "copy_in": "transfer",
     "copy_out": "transfer",
     "snapshot": "transfer",
+    "lock": "locks",
+    "Lock": "locks",
     "ProcExit": "errors",
     "WasiError": "errors",
     "WasifsError": "errors",
@@ -96,7 +102,7 @@ _LAZY = {
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
     "abi", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
-    "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
+    "locks", "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })
 

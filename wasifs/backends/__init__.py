@@ -35,7 +35,10 @@ and :mod:`wasifs.transfer` are made of):
 - :func:`copy_tree` / :func:`mirror_tree` / :func:`copy_file` / :func:`remove_entry` /
   :func:`clear_dir`, and the data pump :func:`pump` with :func:`backend_reader` /
   :func:`backend_writer`: copying and removing through the protocol;
-- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths.
+- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths;
+- :class:`SubtreeLock`, :func:`lock_request` / :func:`host_request` and :func:`locking`:
+  advisory subtree locks between host users (:mod:`wasifs.backends._locks`, the core of
+  :func:`wasifs.lock`).
 
 The filesystem classes are imported on first use (PEP 562): importing this package never
 imports fsspec.
@@ -60,19 +63,21 @@ from ._copy import (
 )
 from ._errors import errno_of, relabel
 from ._file import BackendFileIO
+from ._locks import LockRequest, SubtreeLock, host_request, locking
+from ._locks import request as lock_request
 from ._protocol import Backend, DirEntry, Stat
 from ._registry import GROUP, backend_names, open_backend
 from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dirs
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
+    from .faults import Fault, FaultyFileSystem
     from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
     from .overlay import Change, ChangeKind, OverlayFileSystem
     from .pyfs import PyfsBackend
     from .sandbox import Quota, Rate, SandboxFileSystem, Usage
-    from .faults import Fault, FaultyFileSystem
 
 __all__ = (
     "Backend",
@@ -103,6 +108,11 @@ __all__ = (
     "set_times_where_supported",
     "relabel",
     "errno_of",
+    "SubtreeLock",
+    "LockRequest",
+    "lock_request",
+    "host_request",
+    "locking",
     "FsspecBackend",
     "PyfsBackend",
     "OverlayFileSystem",

@@ -194,6 +194,8 @@ class FaultyFileSystem(HandleFileSystem):
     """
 
     protocol = "wasifs-faults"
+    #: :func:`wasifs.lock` locks in the inner backend's space (the same namespace)
+    locks_pass_through = True
 
     def __init__(self, inner: Any, faults: Iterable[Fault] = (), *, seed: int | None = 0,
                  auto_mkdir: bool = False, **storage_options: Any) -> None:

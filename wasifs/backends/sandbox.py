@@ -74,14 +74,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase, translate
 from stat import S_ISDIR, S_ISLNK, S_ISREG
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ._facade import HandleFileSystem
 from ._protocol import Backend, DirEntry, Stat
 from ._walk import DirChain, TreeWalk
 
-if TYPE_CHECKING:
-    from ..interrupt import CancelToken
+
+class CancelToken(Protocol):
+    """What the sandbox needs of a :class:`wasifs.CancelToken`: a sleep that raises once
+    the run is cancelled."""
+
+    def sleep(self, seconds: float) -> None: ...
 
 __all__ = ("SandboxFileSystem", "Quota", "Rate", "Usage", "parse_size")
 
@@ -406,6 +410,8 @@ class SandboxFileSystem(HandleFileSystem):
     """
 
     protocol = "wasifs-sandbox"
+    #: :func:`wasifs.lock` locks in the inner backend's space (the same namespace)
+    locks_pass_through = True
 
     def __init__(self, inner: Any, *, readonly: bool = False, hide: Iterable[str] = (),
                  quota: Quota | Mapping[str, Any] | str | None = None,
