@@ -26,6 +26,10 @@ and the tasks it starts while holding it. A holder's own locks never block it (t
 inside ``with lock(...)`` on the same subtree, as :func:`wasifs.copy_out` does, goes on at
 once), so locks are re-entrant per holder; a new thread starts with none.
 
+Fairness: requests are served in arrival order among those that conflict, so readers
+arriving one after the other cannot keep a writer waiting for ever; a holder's further
+requests go first (it may hold what an earlier request waits for).
+
 Guests do not take these locks: WASI preview1 has no ``flock``, and a guest's calls go
 straight to its backend. They coordinate host code with host code: a copy, a snapshot or a
 write-back against another host thread writing into the tree a guest runs on.
@@ -116,29 +120,60 @@ _MINE: contextvars.ContextVar[tuple[_Entry, ...]] = contextvars.ContextVar(
     "wasifs_locks", default=())
 
 
+def _clash(a: LockRequest, b: LockRequest) -> bool:
+    if a.space is not b.space or (a.shared and b.shared):
+        return False
+    n = min(len(a.parts), len(b.parts))
+    return a.parts[:n] == b.parts[:n]
+
+
 class _Table:
+    """The held locks, and the requests waiting in arrival order: a request waits for
+    every conflicting request that came before it (so a stream of shared locks cannot starve
+    an exclusive one), unless its holder already holds locks (which may be what the earlier
+    request waits for)."""
+
     def __init__(self) -> None:
         self.cond = threading.Condition(threading.Lock())
         self.entries: list[_Entry] = []
+        self.waiting: list[list[LockRequest]] = []
 
     def _free(self, requests: list[LockRequest], mine: tuple[_Entry, ...]) -> bool:
-        return not any(e.blocks(r) for e in self.entries if e not in mine for r in requests)
+        if any(e.blocks(r) for e in self.entries if e not in mine for r in requests):
+            return False
+        if mine:
+            return True
+        for earlier in self.waiting:
+            if earlier is requests:
+                return True
+            if any(_clash(w, r) for w in earlier for r in requests):
+                return False
+        return True
 
     def take(self, requests: list[LockRequest], timeout: float | None) -> list[_Entry] | None:
         """Take all of ``requests`` (None when ``timeout`` ran out first; 0: do not wait)."""
         mine = _MINE.get()
         deadline = None if timeout is None else time.monotonic() + timeout
+        requests = list(requests)  # its own identity in the queue
         with self.cond:
-            while not self._free(requests, mine):
-                if deadline is None:
-                    self.cond.wait()
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-            taken = [_Entry(r) for r in requests]
-            self.entries.extend(taken)
+            self.waiting.append(requests)
+            try:
+                while not self._free(requests, mine):
+                    if deadline is None:
+                        self.cond.wait()
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self.cond.wait(left)
+                taken = [_Entry(r) for r in requests]
+                self.entries.extend(taken)
+            finally:
+                for i, w in enumerate(self.waiting):
+                    if w is requests:
+                        del self.waiting[i]
+                        break
+                self.cond.notify_all()
         _MINE.set(mine + tuple(taken))
         return taken
 
