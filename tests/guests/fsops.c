@@ -23,7 +23,9 @@
  *                         failure the file offset goes back to the end of what was
  *                         acknowledged and the record is tried again (up to 20 times):
  *                         "OK acked=<bytes> failures=<f>"
- *   worker ID N DIR       the concurrency workload (see tests/test_sandbox_concurrency.py)
+ *   churn DIR N           N times: create DIR/c<k % 16>, then remove DIR/c<(k + 8) % 16>
+ *                         (errors are counted): "OK <errors>"
+ *   worker ID N DIR       the concurrency workload (see tests/test_concurrency.py)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -337,6 +339,18 @@ int main(int argc, char **argv) {
         } else if (!strcmp(cmd, "journal")) {
             i += 2;
             journal(a, atol(b));
+        } else if (!strcmp(cmd, "churn")) {
+            i += 2;
+            long n = atol(b), errors = 0;
+            char path[512];
+            for (long k = 0; k < n; k++) {
+                snprintf(path, sizeof path, "%s/c%ld", a, k % 16);
+                int fd = open(path, O_WRONLY | O_CREAT, 0644);
+                if (fd < 0) errors++; else close(fd);
+                snprintf(path, sizeof path, "%s/c%ld", a, (k + 8) % 16);
+                if (unlink(path) && errno != ENOENT) errors++;
+            }
+            printf("churn %s -> OK %ld\n", a, errors);
         } else if (!strcmp(cmd, "worker")) {
             i += 3;
             worker(a, atol(b), c);
