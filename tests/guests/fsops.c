@@ -23,6 +23,9 @@
  *                         failure the file offset goes back to the end of what was
  *                         acknowledged and the record is tried again (up to 20 times):
  *                         "OK acked=<bytes> failures=<f>"
+ *   swapread DIR SUB TARGET  open DIR/SUB as a directory, move it to DIR/SUB.moved, put a
+ *                         symlink DIR/SUB -> TARGET in its place, then read "secret" through
+ *                         the descriptor: "OK <n> <text>" (the moved directory's file)
  *   churn DIR N           N times: create DIR/c<k % 16>, then remove DIR/c<(k + 8) % 16>
  *                         (errors are counted): "OK <errors>"
  *   worker ID N DIR       the concurrency workload (see tests/test_concurrency.py)
@@ -339,6 +342,28 @@ int main(int argc, char **argv) {
         } else if (!strcmp(cmd, "journal")) {
             i += 2;
             journal(a, atol(b));
+        } else if (!strcmp(cmd, "swapread")) {
+            i += 3;
+            char path[512], moved[512];
+            snprintf(path, sizeof path, "%s/%s", a, b);
+            snprintf(moved, sizeof moved, "%s/%s.moved", a, b);
+            int dfd = open(path, O_RDONLY | O_DIRECTORY);
+            if (dfd < 0) { status(cmd, path, -1); continue; }
+            if (rename(path, moved) || symlink(c, path)) {
+                status(cmd, path, -1);
+                close(dfd);
+                continue;
+            }
+            int fd = openat(dfd, "secret", O_RDONLY);
+            close(dfd);
+            if (fd < 0) { status(cmd, path, -1); continue; }
+            char buf[65];
+            ssize_t r = read(fd, buf, 64);
+            close(fd);
+            if (r < 0) { status(cmd, path, -1); continue; }
+            buf[r] = 0;
+            for (ssize_t k = 0; k < r; k++) if (buf[k] == '\n') buf[k] = '|';
+            printf("swapread %s -> OK %ld %s\n", path, (long)r, buf);
         } else if (!strcmp(cmd, "churn")) {
             i += 2;
             long n = atol(b), errors = 0;
