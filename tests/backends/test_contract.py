@@ -333,8 +333,14 @@ def test_docs_support_matrix_is_generated_from_the_declarations() -> None:
     from .test_overlay import TestOverlayNativeLower as OverlayNativeLower
     from .test_overlay import TestOverlayNativeUpper as OverlayNativeUpper
 
+    from .test_faults import TestFaultsNativeWithoutFaults as FaultsNative
+    from .test_faults import TestFaultsWithoutFaults as Faults
+    from .test_sandbox import TestSandboxMemory as Sandbox
+    from .test_sandbox import TestSandboxNative as SandboxNative
+
     generated = support_matrix([TestMemoryBackend, TestNativeBackend, *_adapter_contracts(),
-                                Overlay, OverlayNativeLower, OverlayNativeUpper])
+                                Overlay, OverlayNativeLower, OverlayNativeUpper, Sandbox,
+                                SandboxNative, Faults, FaultsNative])
     assert committed == generated, (
         "docs/backends.md is out of date; put this between the support-matrix markers:\n"
         + generated)

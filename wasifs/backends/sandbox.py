@@ -72,7 +72,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
-from fnmatch import fnmatchcase, translate
+from fnmatch import translate
 from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import Any, NamedTuple, Protocol
 
@@ -296,6 +296,10 @@ class _Hider:
         self._names = re.compile("|".join(f"(?:{translate(n)})" for n in names)) \
             if names else None
         self.anchored = tuple(anchored)
+        #: each anchored pattern's components as matchers (None for ``**``)
+        self._matchers = tuple(
+            tuple(None if part == "**" else re.compile(translate(part)).match for part in pat)
+            for pat in self.anchored)
         self.start: tuple[frozenset[int], ...] | None = tuple(
             self._closure(pat, {0}) for pat in self.anchored) or None
 
@@ -318,13 +322,14 @@ class _Hider:
             return None
         out: list[frozenset[int]] = []
         alive = False
-        for pat, current in zip(self.anchored, states, strict=True):
+        for pat, matchers, current in zip(self.anchored, self._matchers, states, strict=True):
             nxt: set[int] = set()
             for i in current:
                 if i < len(pat):
-                    if pat[i] == "**":
+                    match = matchers[i]
+                    if match is None:
                         nxt.add(i)
-                    elif fnmatchcase(name, pat[i]):
+                    elif match(name):
                         nxt.add(i + 1)
             closed = self._closure(pat, nxt) if nxt else frozenset()
             alive = alive or bool(closed)
@@ -334,9 +339,15 @@ class _Hider:
     def hides(self, states: tuple[frozenset[int], ...] | None, name: str) -> bool:
         """Whether ``name`` in a directory whose automata are in ``states`` is hidden."""
         names = self._names
-        if names is not None and names.fullmatch(name):
+        if names is not None and names.match(name):
             return True
-        after = self.advance(states, name)
+        if states is None:
+            return False
+        return self.matched(self.advance(states, name))
+
+    def matched(self, after: tuple[frozenset[int], ...] | None) -> bool:
+        """Whether states reached after a name mean that the name is hidden by an anchored
+        pattern."""
         if after is None:
             return False
         return any(len(pat) in s for pat, s in zip(self.anchored, after, strict=True))
@@ -370,6 +381,30 @@ class _SDir:
 
     def __repr__(self) -> str:
         return f"<sandbox dir /{'/'.join(self.path)}>"
+
+
+class _Node:
+    """An open inode's accounting: its size as the sandbox knows it, its open handles, and
+    whether its last name went while it was open (credited at its last close)."""
+
+    __slots__ = ("size", "opens", "orphan")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.opens = 0
+        self.orphan = False
+
+
+class _Open:
+    """One inner file handle (a backend may give the same object for several opens)."""
+
+    __slots__ = ("node", "key", "count", "handle")
+
+    def __init__(self, node: _Node, key: tuple[int, int], handle: Any) -> None:
+        self.node = node
+        self.key = key
+        self.count = 1
+        self.handle = handle
 
 
 class _Bucket:
@@ -435,18 +470,16 @@ class SandboxFileSystem(HandleFileSystem):
         self.cancel = cancel
         self._sleep: Callable[[float], object] = (
             cancel.sleep if cancel is not None else sleep if sleep is not None else time.sleep)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._token = os.urandom(16).hex()
         q = self.quota
         #: whether bytes, files and directories are counted (a storage quota is set)
         self.tracking = q.bytes is not None or q.files is not None or q.dirs is not None
-        self._bytes = self._files = self._dirs = self._fds = 0
-        #: id(inner file handle) -> [inode key, opens, handle] (tracking only)
-        self._opened: dict[int, list[Any]] = {}
-        #: inode key -> open handles
-        self._open_keys: dict[tuple[int, int], int] = {}
-        #: inode keys of files removed while open: credited at their last close
-        self._orphans: set[tuple[int, int]] = set()
+        self._bytes = self._files = self._dirs = 0
+        self._nfiles = 0  # open file handles (directory handles: len(self._dirs_open))
+        #: open inodes by (st_dev, st_ino), and open inner file handles by id (tracking only)
+        self._nodes: dict[tuple[int, int], _Node] = {}
+        self._handles: dict[int, _Open] = {}
         #: open directory handles (their paths follow renames)
         self._dirs_open: set[_SDir] = set()
         self._paths = q.path_length is not None or q.depth is not None
@@ -502,6 +535,10 @@ class SandboxFileSystem(HandleFileSystem):
         with self._lock:
             return Usage(self._bytes, self._files, self._dirs, self._fds)
 
+    @property
+    def _fds(self) -> int:
+        return len(self._dirs_open) + self._nfiles
+
     def recount(self) -> Usage:
         """Walk the inner backend and take what it holds as the counts (after changes made
         past the sandbox); returns the new :attr:`usage`. Files removed but still open stay
@@ -510,17 +547,13 @@ class SandboxFileSystem(HandleFileSystem):
             counted = _count(self.inner)
             if self.tracking:
                 self._bytes, self._files, self._dirs = counted
-                for key in self._orphans:
-                    size = self._orphan_size(key)
-                    self._bytes += size
-                    self._files += 1
+                for node in self._nodes.values():
+                    if node.orphan:
+                        self._bytes += node.size
+                        self._files += 1
+                for o in self._handles.values():  # sizes as the inner backend has them
+                    o.node.size = self.inner.fstat(o.handle).size
             return Usage(self._bytes, self._files, self._dirs, self._fds)
-
-    def _orphan_size(self, key: tuple[int, int]) -> int:
-        for k, _n, handle in self._opened.values():
-            if k == key:
-                return self.inner.fstat(handle).size
-        return 0  # pragma: no cover - an orphan always has an open handle
 
     # --- checks --------------------------------------------------------------------------
     def _wait(self, ops: int, nbytes: int) -> None:
@@ -551,6 +584,15 @@ class SandboxFileSystem(HandleFileSystem):
         if self._paths:
             self._check_path(d, name, 0, 0)
 
+    def _path_fits(self, d: _SDir, name: str) -> bool:
+        """Whether a new entry ``name`` in ``d`` is within the path limits."""
+        q = self.quota
+        if q.depth is not None and len(d.path) + 1 > q.depth:
+            return False
+        limit = q.path_length
+        return limit is None or d.plen + 1 + len(name) * 4 <= limit or \
+            d.plen + (1 if d.path else 0) + _blen(name) <= limit
+
     def _check_path(self, d: _SDir, name: str, below_depth: int, below_len: int) -> None:
         q = self.quota
         if q.depth is not None and len(d.path) + 1 + below_depth > q.depth:
@@ -579,8 +621,22 @@ class SandboxFileSystem(HandleFileSystem):
 
     def _fd(self) -> None:
         limit = self.quota.fds
-        if limit is not None and self._fds >= limit:
+        if limit is not None and len(self._dirs_open) + self._nfiles >= limit:
             raise _error(errno.EMFILE)
+
+    def _dir_handle(self, h: Any, path: tuple[str, ...], plen: int,
+                    states: tuple[frozenset[int], ...] | None) -> _SDir:
+        """Count a new directory handle (``set.add`` is atomic, so this takes no lock: the
+        handle is added first and given back if that went over the ``fds`` quota)."""
+        d = _SDir(h, path, plen, states)
+        opened = self._dirs_open
+        opened.add(d)
+        limit = self.quota.fds
+        if limit is not None and len(opened) + self._nfiles > limit:
+            opened.discard(d)
+            self.inner.close(h)
+            raise _error(errno.EMFILE)
+        return d
 
     def _released(self, st: Stat) -> None:
         """An entry whose ``lstat`` was ``st`` lost a name (unlink, replaced by a rename):
@@ -590,9 +646,9 @@ class SandboxFileSystem(HandleFileSystem):
             return
         if st.nlink > 1:
             return
-        key = (st.dev, st.ino)
-        if key in self._open_keys:
-            self._orphans.add(key)
+        node = self._nodes.get((st.dev, st.ino))
+        if node is not None:
+            node.orphan = True
             return
         self._files -= 1
         if S_ISREG(st.mode) or S_ISLNK(st.mode):
@@ -603,27 +659,30 @@ class SandboxFileSystem(HandleFileSystem):
         """A handle on the root (counted as an open handle)."""
         if self._limited:
             self._wait(1, 0)
-        with self._lock:
-            self._fd()
-            h = self.inner.root()
-            self._fds += 1
-            d = _SDir(h, (), 0, self._hider.start if self._hider is not None else None)
-            self._dirs_open.add(d)
-        return d
+        self._fd()
+        return self._dir_handle(self.inner.root(), (), 0,
+                                self._hider.start if self._hider is not None else None)
 
     def opendir(self, dir: _SDir, name: str) -> _SDir:
         if self._limited:
             self._wait(1, 0)
-        self._visible(dir, name)
-        with self._lock:
-            self._fd()
-            h = self.inner.opendir(dir.h, name)
-            self._fds += 1
-            hider = self._hider
-            d = _SDir(h, dir.path + (name,), dir.plen + (1 if dir.path else 0) + _blen(name),
-                      hider.advance(dir.states, name) if hider is not None else None)
-            self._dirs_open.add(d)
-        return d
+        hider = self._hider
+        states = None
+        if hider is not None:
+            names = hider._names
+            if names is not None and names.match(name):
+                raise _error(errno.ENOENT, name)
+            if dir.states is not None:
+                states = hider.advance(dir.states, name)
+                if hider.matched(states):
+                    raise _error(errno.ENOENT, name)
+        self._fd()
+        h = self.inner.opendir(dir.h, name)
+        path = dir.path
+        plen = 0
+        if self._paths:
+            plen = dir.plen + 1 + _blen(name) if path else _blen(name)
+        return self._dir_handle(h, path + (name,), plen, states)
 
     def open_file(self, dir: _SDir, name: str, *, read: bool, write: bool,
                   create: bool = False, exclusive: bool = False, truncate: bool = False,
@@ -634,9 +693,11 @@ class SandboxFileSystem(HandleFileSystem):
         if hider is not None and hider.hides(dir.states, name):
             raise _error(errno.EACCES if create else errno.ENOENT, name)
         inner = self.inner
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._fd()
-            if self.readonly and (write or truncate or create):
+            if (write or truncate or create) and (self._readonly or inner.readonly):
                 if write or truncate:
                     raise _error(errno.EROFS, name)
                 try:  # O_CREAT of an existing file opens it; a new one cannot be made
@@ -654,72 +715,97 @@ class SandboxFileSystem(HandleFileSystem):
                         self._check_path(dir, name, 0, 0)
                 h = inner.open_file(dir.h, name, read=read, write=write, create=create,
                                     exclusive=exclusive, truncate=truncate, mode=mode)
-                self._fds += 1
+                self._nfiles += 1
                 return h
-            before: Stat | None = None
-            if create or truncate:
-                try:
-                    before = inner.lstat(dir.h, name)
-                except FileNotFoundError:
-                    if create:
-                        if self._paths:
-                            self._check_path(dir, name, 0, 0)
-                        self._new_inode(name)
-            h = inner.open_file(dir.h, name, read=read, write=write, create=create,
-                                exclusive=exclusive, truncate=truncate, mode=mode)
+            h, created, before = self._open_counted(dir, name, read, write, create, exclusive,
+                                                    truncate, mode)
             try:
                 after = inner.fstat(h)
             except BaseException:
                 inner.close(h)
                 raise
-            self._fds += 1
-            if before is None:
-                if create:
-                    self._files += 1
-                    self._bytes += after.size
-            elif S_ISREG(before.mode):
-                self._bytes += after.size - before.size
+            self._nfiles += 1
+            if created:
+                self._files += 1
+                self._bytes += after.size
+            elif before is not None:
+                self._bytes += after.size - before
             key = (after.dev, after.ino)
-            slot = self._opened.get(id(h))
-            if slot is None:
-                self._opened[id(h)] = [key, 1, h]
+            o = self._handles.get(id(h))
+            if o is None:
+                node = self._nodes.get(key)
+                if node is None:
+                    node = self._nodes[key] = _Node(after.size)
+                self._handles[id(h)] = _Open(node, key, h)
             else:
-                slot[1] += 1
-            self._open_keys[key] = self._open_keys.get(key, 0) + 1
+                o.count += 1
+                node = o.node
+            node.opens += 1
+            node.size = after.size
             return h
+        finally:
+            lock.release()
+
+    def _open_counted(self, dir: _SDir, name: str, read: bool, write: bool, create: bool,
+                      exclusive: bool, truncate: bool, mode: int
+                      ) -> tuple[Any, bool, int | None]:
+        """Open for :meth:`open_file` when counting: ``(handle, whether the file was
+        made, its size before a truncation or None)``. A new file is made with an exclusive
+        create (no look-up first) unless a quota or path limit needs the look-up."""
+        inner = self.inner
+        if not (create or truncate):
+            return inner.open_file(dir.h, name, read=read, write=write), False, None
+        q = self.quota
+        at_limit = (q.files is not None and self._files + 1 > q.files) or (
+            self._paths and not self._path_fits(dir, name))
+        if create and not at_limit:
+            try:
+                h = inner.open_file(dir.h, name, read=read, write=write, create=True,
+                                    exclusive=True, truncate=truncate, mode=mode)
+                return h, True, None
+            except FileExistsError:
+                if exclusive:
+                    raise
+        try:
+            st = inner.lstat(dir.h, name)
+        except FileNotFoundError:
+            if not create:
+                raise
+            if self._paths:
+                self._check_path(dir, name, 0, 0)
+            self._new_inode(name)
+            h = inner.open_file(dir.h, name, read=read, write=write, create=True,
+                                exclusive=exclusive, truncate=truncate, mode=mode)
+            return h, True, None
+        h = inner.open_file(dir.h, name, read=read, write=write, create=create,
+                            exclusive=exclusive, truncate=truncate, mode=mode)
+        return h, False, st.size if S_ISREG(st.mode) else None
 
     def close(self, handle: Any) -> None:
         """Give back a handle (never raises)."""
         if type(handle) is _SDir:
-            with self._lock:
-                if handle in self._dirs_open:
-                    self._dirs_open.discard(handle)
-                    self._fds -= 1
+            self._dirs_open.discard(handle)
             self.inner.close(handle.h)
             return
-        with self._lock:
-            self._fds -= 1
-            if self.tracking:
-                slot = self._opened.get(id(handle))
-                if slot is not None:
-                    key = slot[0]
-                    slot[1] -= 1
-                    if slot[1] <= 0:
-                        del self._opened[id(handle)]
-                    left = self._open_keys.get(key, 1) - 1
-                    if left > 0:
-                        self._open_keys[key] = left
-                    else:
-                        self._open_keys.pop(key, None)
-                        if key in self._orphans:
-                            self._orphans.discard(key)
-                            try:
-                                size = self.inner.fstat(handle).size
-                            except OSError:
-                                size = 0
-                            self._files -= 1
-                            self._bytes -= size
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._nfiles -= 1
+            o = self._handles.get(id(handle))
+            if o is not None:
+                o.count -= 1
+                if o.count <= 0:
+                    del self._handles[id(handle)]
+                node = o.node
+                node.opens -= 1
+                if node.opens <= 0:
+                    del self._nodes[o.key]
+                    if node.orphan:
+                        self._files -= 1
+                        self._bytes -= node.size
             self.inner.close(handle)
+        finally:
+            lock.release()
 
     def same(self, a: Any, b: Any) -> bool:
         if type(a) is _SDir:
@@ -798,46 +884,61 @@ class SandboxFileSystem(HandleFileSystem):
     def pwrite(self, file: Any, data: memoryview | bytes, offset: int) -> int:
         if self._limited:
             self._wait(1, len(data))
-        if self.readonly:
+        inner = self.inner
+        if self._readonly or inner.readonly:
             raise _error(errno.EROFS)
         n = len(data)
         if not n or offset < 0:
-            return self.inner.pwrite(file, data, offset)
-        inner = self.inner
+            return inner.pwrite(file, data, offset)
         if not self.tracking:
             if self.quota.file_size is not None:
                 fit = self._fit(offset + n, 0, offset, n)
                 if fit < n:
                     data = data[:fit]
             return inner.pwrite(file, data, offset)
-        with self._lock:
-            size = inner.fstat(file).size
-            fit = self._fit(offset + n, size, offset, n)
-            if fit < n:
-                data = data[:fit]
-            written = inner.pwrite(file, data, offset)
-            if written > 0 and offset + written > size:
-                self._bytes += offset + written - size
-            return written
+        node = self._handles[id(file)].node
+        end = offset + n
+        lock = self._lock
+        lock.acquire()
+        try:
+            size = node.size
+            if end > size:
+                fit = self._fit(end, size, offset, n)
+                if fit < n:
+                    data = data[:fit]
+                written = inner.pwrite(file, data, offset)
+                if written > 0 and offset + written > size:
+                    node.size = offset + written
+                    self._bytes += offset + written - size
+                return written
+            return inner.pwrite(file, data, offset)
+        finally:
+            lock.release()
 
     def append(self, file: Any, data: memoryview | bytes) -> tuple[int, int]:
         if self._limited:
             self._wait(1, len(data))
-        if self.readonly:
-            raise _error(errno.EROFS)
         inner = self.inner
+        if self._readonly or inner.readonly:
+            raise _error(errno.EROFS)
         n = len(data)
         if not n or (not self.tracking and self.quota.file_size is None):
             return inner.append(file, data)
-        with self._lock:
-            size = inner.fstat(file).size
+        node = self._handles[id(file)].node if self.tracking else None
+        lock = self._lock
+        lock.acquire()
+        try:
+            size = node.size if node is not None else inner.fstat(file).size
             fit = self._fit(size + n, size, size, n)
             if fit < n:
                 data = data[:fit]
             written, new_size = inner.append(file, data)
-            if self.tracking:
+            if node is not None:
                 self._bytes += new_size - size
+                node.size = new_size
             return written, new_size
+        finally:
+            lock.release()
 
     def _resize(self, file: Any, end: int, call: Callable[[], None]) -> None:
         """Run ``call`` (which makes the file ``end`` bytes long, or at least that) after the
@@ -848,13 +949,16 @@ class SandboxFileSystem(HandleFileSystem):
         if not self.tracking:
             call()
             return
+        node = self._handles[id(file)].node
         with self._lock:
-            size = self.inner.fstat(file).size
+            size = node.size
             room = self._room()
             if room is not None and end - size > room:
                 raise self._full()
             call()
-            self._bytes += self.inner.fstat(file).size - size
+            new_size = self.inner.fstat(file).size
+            self._bytes += new_size - size
+            node.size = new_size
 
     def ftruncate(self, file: Any, size: int) -> None:
         if self._limited:
@@ -997,7 +1101,7 @@ class SandboxFileSystem(HandleFileSystem):
             return
         cut = len(old)
         hider = self._hider
-        for d in self._dirs_open:
+        for d in list(self._dirs_open):
             if d.path[:cut] == old:
                 d.path = new + d.path[cut:]
                 d.plen = len("/".join(d.path).encode("utf-8", "surrogateescape"))
