@@ -377,7 +377,9 @@ def test_package_exports() -> None:
         "copy_tree", "mirror_tree", "copy_file", "remove_entry", "clear_dir", "pump",
         "backend_reader", "backend_writer", "set_times_where_supported", "relabel",
         "errno_of", "FsspecBackend", "PyfsBackend",
-        "OverlayFileSystem", "Change", "ChangeKind")
+        "OverlayFileSystem", "Change", "ChangeKind", "SandboxFileSystem", "Quota", "Rate",
+        "Usage", "FaultyFileSystem", "Fault", "SubtreeLock", "LockRequest", "lock_request",
+        "host_request", "locking")
     assert set(wasifs.backends.__all__) <= set(dir(wasifs.backends))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wasifs.backends.nope  # noqa: B018

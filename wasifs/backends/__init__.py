@@ -108,11 +108,6 @@ __all__ = (
     "set_times_where_supported",
     "relabel",
     "errno_of",
-    "SubtreeLock",
-    "LockRequest",
-    "lock_request",
-    "host_request",
-    "locking",
     "FsspecBackend",
     "PyfsBackend",
     "OverlayFileSystem",
@@ -124,6 +119,11 @@ __all__ = (
     "Usage",
     "FaultyFileSystem",
     "Fault",
+    "SubtreeLock",
+    "LockRequest",
+    "lock_request",
+    "host_request",
+    "locking",
 )
 
 _LAZY = {
