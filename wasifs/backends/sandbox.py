@@ -389,7 +389,9 @@ class _Node:
 
     __slots__ = ("size", "opens", "orphan")
 
-    def __init__(self, size: int) -> None:
+    size: int | None  # None: not asked yet (opened read-only); fstat on first need
+
+    def __init__(self, size: int | None) -> None:
         self.size = size
         self.opens = 0
         self.orphan = False
@@ -547,12 +549,12 @@ class SandboxFileSystem(HandleFileSystem):
             counted = _count(self.inner)
             if self.tracking:
                 self._bytes, self._files, self._dirs = counted
-                for node in self._nodes.values():
-                    if node.orphan:
-                        self._bytes += node.size
-                        self._files += 1
                 for o in self._handles.values():  # sizes as the inner backend has them
                     o.node.size = self.inner.fstat(o.handle).size
+                for node in self._nodes.values():
+                    if node.orphan:
+                        self._bytes += node.size or 0
+                        self._files += 1
             return Usage(self._bytes, self._files, self._dirs, self._fds)
 
     # --- checks --------------------------------------------------------------------------
@@ -719,29 +721,41 @@ class SandboxFileSystem(HandleFileSystem):
                 return h
             h, created, before = self._open_counted(dir, name, read, write, create, exclusive,
                                                     truncate, mode)
+            # A handle that knows its (st_dev, st_ino) (the native backend's) spares a stat
+            # call when the size is known (0 after a create or truncate) or not needed yet.
+            ident = getattr(h, "ident", None)
+            size: int | None
             try:
-                after = inner.fstat(h)
+                if ident is not None and (created or truncate or not write):
+                    key = ident()
+                    size = 0 if created or truncate else None
+                else:
+                    after = inner.fstat(h)
+                    key = (after.dev, after.ino)
+                    size = after.size
             except BaseException:
                 inner.close(h)
                 raise
             self._nfiles += 1
             if created:
                 self._files += 1
-                self._bytes += after.size
+                self._bytes += size or 0
             elif before is not None:
-                self._bytes += after.size - before
-            key = (after.dev, after.ino)
+                self._bytes += (size or 0) - before
             o = self._handles.get(id(h))
             if o is None:
                 node = self._nodes.get(key)
                 if node is None:
-                    node = self._nodes[key] = _Node(after.size)
+                    node = self._nodes[key] = _Node(size)
+                elif size is not None:
+                    node.size = size
                 self._handles[id(h)] = _Open(node, key, h)
             else:
                 o.count += 1
                 node = o.node
+                if size is not None:
+                    node.size = size
             node.opens += 1
-            node.size = after.size
             return h
         finally:
             lock.release()
@@ -802,7 +816,10 @@ class SandboxFileSystem(HandleFileSystem):
                     del self._nodes[o.key]
                     if node.orphan:
                         self._files -= 1
-                        self._bytes -= node.size
+                        try:
+                            self._bytes -= self._size(node, handle)
+                        except OSError:
+                            pass  # close never raises; recount() puts the count right
             self.inner.close(handle)
         finally:
             lock.release()
@@ -864,6 +881,13 @@ class SandboxFileSystem(HandleFileSystem):
         self._wait(1, len(buf))
         return self.inner.pread(file, buf, offset)
 
+    def _size(self, node: _Node, file: Any) -> int:
+        """The size of an open file as the sandbox counts it (asked once, then kept)."""
+        size = node.size
+        if size is None:
+            size = node.size = self.inner.fstat(file).size
+        return size
+
     def _fit(self, end: int, size: int, offset: int, n: int) -> int:
         """How many of ``n`` bytes written at ``offset`` (ending at ``end``) into a file of
         ``size`` bytes fit the file-size and byte quotas (0: nothing fits)."""
@@ -902,6 +926,8 @@ class SandboxFileSystem(HandleFileSystem):
         lock.acquire()
         try:
             size = node.size
+            if size is None:
+                size = self._size(node, file)
             if end > size:
                 fit = self._fit(end, size, offset, n)
                 if fit < n:
@@ -928,7 +954,7 @@ class SandboxFileSystem(HandleFileSystem):
         lock = self._lock
         lock.acquire()
         try:
-            size = node.size if node is not None else inner.fstat(file).size
+            size = self._size(node, file) if node is not None else inner.fstat(file).size
             fit = self._fit(size + n, size, size, n)
             if fit < n:
                 data = data[:fit]
@@ -951,7 +977,7 @@ class SandboxFileSystem(HandleFileSystem):
             return
         node = self._handles[id(file)].node
         with self._lock:
-            size = node.size
+            size = self._size(node, file)
             room = self._room()
             if room is not None and end - size > room:
                 raise self._full()
