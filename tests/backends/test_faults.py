@@ -74,7 +74,7 @@ def _no_bug_records(caplog: pytest.LogCaptureFixture) -> None:
     assert not bugs, bugs
 
 
-@pytest.mark.parametrize(("fault", "commands", "expected"), [
+GUEST_SEES = [
     (Fault("pwrite", errno.EIO), ["write /d/f hello"], ["write /d/f -> EIO"]),
     (Fault("pwrite", errno.ENOSPC), ["write /d/f hello"], ["write /d/f -> ENOSPC"]),
     (Fault("append", errno.EDQUOT), ["append /d/f hello"], ["append /d/f -> EDQUOT"]),
@@ -103,7 +103,20 @@ def _no_bug_records(caplog: pytest.LogCaptureFixture) -> None:
      ["write /d/f -> OK", "read /d/f -> OK 10 0123456789"]),
     (Fault("pread", short=True), ["read /d/in"], ["read /d/in -> OK 1 a"]),
     (Fault("write", errno.EIO, after=2), ["fill /d/f 20000"], ["fill /d/f -> EIO 8192"]),
-])
+]
+
+
+def _case_id(case: Any) -> str:
+    fault = case.values[0] if hasattr(case, "values") else case[0]
+    what = "short" if fault.short else errno.errorcode.get(fault.error, str(fault.error))
+    op = fault.op if isinstance(fault.op, str) else "+".join(fault.op)
+    return f"{op}-{what}" + (f"-{fault.path}" if fault.path else "") + (
+        f"-{fault.when}" if fault.when != "before" else "") + (
+        f"-after{fault.after}" if fault.after else "")
+
+
+@pytest.mark.parametrize(("fault", "commands", "expected"), GUEST_SEES,
+                         ids=[_case_id(c) for c in GUEST_SEES])
 def test_the_guest_sees_the_fault(fsops: bytes, fault: Fault, commands: list[str],
                                   expected: list[str], caplog: pytest.LogCaptureFixture
                                   ) -> None:
