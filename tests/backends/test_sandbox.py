@@ -282,6 +282,12 @@ def test_rate_limits_sleep_for_the_rate(fsops: bytes) -> None:
     # less the first write's share (not waited for) and the time the calls took
     assert 0.3 < sum(slept) <= 0.5
     slept.clear()
+    # a burst of 0.2 s: the first 20,000 bytes go through at once
+    sb = SandboxFileSystem(MemoryFileSystem(), rate=Rate(bytes_per_s=100_000, burst=0.2),
+                           sleep=sleep)
+    assert run_guest(fsops, {"/d": sb}, "fill /d/a 50000") == ["fill /d/a -> OK 50000"]
+    assert 0.1 < sum(slept) <= 0.3
+    slept.clear()
     sb = SandboxFileSystem(MemoryFileSystem(), rate=Rate(ops_per_s=200, burst=0),
                            sleep=sleep)
     run_guest(fsops, {"/d": sb}, "files /d 20")

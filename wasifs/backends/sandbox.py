@@ -487,8 +487,7 @@ class SandboxFileSystem(HandleFileSystem):
         self._paths = q.path_length is not None or q.depth is not None
         r = self.rate
         self._ops = _Bucket(r.ops_per_s, r.burst) if r.ops_per_s is not None else None
-        self._bps = _Bucket(r.bytes_per_s, r.burst * r.bytes_per_s) \
-            if r.bytes_per_s is not None else None
+        self._bps = _Bucket(r.bytes_per_s, r.burst) if r.bytes_per_s is not None else None
         self._rate_lock = threading.Lock()
         self._limited = self._ops is not None or self._bps is not None
         if not self._limited:
