@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from . import engine as engine
     from . import errors as errors
     from . import interrupt as interrupt
+    from . import locks as locks
     from . import path as path
     from . import stdio as stdio
     from . import toolchain as toolchain
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
     from .interrupt import CancelToken, Interrupted
+    from .locks import Lock, lock
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
 
@@ -64,6 +66,8 @@ __all__ = (
     "copy_in",
     "copy_out",
     "snapshot",
+    "lock",
+    "Lock",
     "ProcExit",
     "WasiError",
     "WasifsError",
@@ -91,6 +95,8 @@ _LAZY = {
     "copy_in": "transfer",
     "copy_out": "transfer",
     "snapshot": "transfer",
+    "lock": "locks",
+    "Lock": "locks",
     "ProcExit": "errors",
     "WasiError": "errors",
     "WasifsError": "errors",
@@ -100,6 +106,7 @@ _LAZY = {
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
     "abi", "aio", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
+    "locks",
     "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })

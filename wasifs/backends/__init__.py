@@ -14,7 +14,13 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 - :class:`FsspecBackend`: any fsspec filesystem (zip, tar, s3, local, memory, chained URLs)
   as a backend, the other way round (:mod:`wasifs.backends.fsspec`);
 - :class:`PyfsBackend`: any PyFilesystem2 ``FS`` object as a backend (the ``pyfs`` extra,
-  :mod:`wasifs.backends.pyfs`).
+  :mod:`wasifs.backends.pyfs`);
+- :class:`SandboxFileSystem`: any backend with limits: read-only, hidden paths,
+  :class:`Quota` (bytes, files, directories, descriptors, file size, path length, depth)
+  and :class:`Rate` (:mod:`wasifs.backends.sandbox`);
+- :class:`FaultyFileSystem`: any backend with injected failures (``EIO``, ``ENOSPC``, short
+  writes, failing closes), chosen or random and seeded, for tests
+  (:mod:`wasifs.backends.faults`).
 
 Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
 backend that a distribution registers under the ``wasifs.backends`` entry-point group
@@ -32,7 +38,10 @@ and :mod:`wasifs.transfer` are made of):
 - :func:`mirror_tree`: writing a tree back without ever losing data, with a
   :class:`WriteBackReport` of exactly what it did (:class:`WriteBackError` when not
   everything was applied); :func:`archive_tree` / :func:`save_tree`: a tree as a tar archive;
-- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths.
+- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths;
+- :class:`SubtreeLock`, :func:`lock_request` / :func:`host_request` and :func:`locking`:
+  advisory subtree locks between host users (:mod:`wasifs.backends._locks`, the core of
+  :func:`wasifs.lock`).
 
 The filesystem classes are imported on first use (PEP 562): importing this package never
 imports fsspec.
@@ -58,6 +67,8 @@ from ._copy import (
 )
 from ._errors import errno_of, relabel
 from ._file import BackendFileIO
+from ._locks import LockRequest, SubtreeLock, host_request, locking
+from ._locks import request as lock_request
 from ._mirror import (
     WriteBackChange,
     WriteBackConflict,
@@ -73,11 +84,13 @@ from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dir
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
+    from .faults import Fault, FaultyFileSystem
     from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
     from .overlay import Change, ChangeKind, OverlayFileSystem
     from .pyfs import PyfsBackend
+    from .sandbox import Quota, Rate, SandboxFileSystem, Usage
 
 __all__ = (
     "Backend",
@@ -121,6 +134,17 @@ __all__ = (
     "WriteBackError",
     "archive_tree",
     "save_tree",
+    "SandboxFileSystem",
+    "Quota",
+    "Rate",
+    "Usage",
+    "FaultyFileSystem",
+    "Fault",
+    "SubtreeLock",
+    "LockRequest",
+    "lock_request",
+    "host_request",
+    "locking",
 )
 
 _LAZY = {
@@ -132,6 +156,12 @@ _LAZY = {
     "OverlayFileSystem": ".overlay",
     "Change": ".overlay",
     "ChangeKind": ".overlay",
+    "SandboxFileSystem": ".sandbox",
+    "Quota": ".sandbox",
+    "Rate": ".sandbox",
+    "Usage": ".sandbox",
+    "FaultyFileSystem": ".faults",
+    "Fault": ".faults",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
@@ -141,6 +171,8 @@ PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
     "wasifs-overlay": "wasifs.backends.overlay.OverlayFileSystem",
+    "wasifs-sandbox": "wasifs.backends.sandbox.SandboxFileSystem",
+    "wasifs-faults": "wasifs.backends.faults.FaultyFileSystem",
 }
 
 

@@ -463,7 +463,12 @@ class MemoryFileSystem(HandleFileSystem):
     def listdir(self, dir: _Dir) -> list[DirEntry]:
         """Entries in creation order (a rename onto an existing name keeps its place)."""
         dir.atime = _now()
-        return [DirEntry(name, node.ino, node.mode) for name, node in dir.children.items()]
+        lock = self._lock  # another thread may be changing the directory
+        lock.acquire()
+        try:
+            return [DirEntry(name, node.ino, node.mode) for name, node in dir.children.items()]
+        finally:
+            lock.release()
 
     def set_times(self, dir: _Dir, name: str, atime_ns: int | None,
                   mtime_ns: int | None) -> None:
