@@ -352,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Path(args.json).write_text(json.dumps({
             "before": checkouts["before"].label, "after": checkouts["after"].label,
             "reps": args.reps, "quick": args.quick, "machine": m, "columns": names,
+            "imported": {w.name: w.hello.get("wasifs", w.hello.get("wasmtime")) for w in workers},
             "samples": samples, "errors": errors}, indent=2, ensure_ascii=False) + "\n")
         log(f"wrote {args.json}")
     return 1 if errors else 0

@@ -340,3 +340,15 @@ def test_a_backend_error_reaches_the_guest_as_its_errno(
     finally:
         g.close()
     assert not [m for m in records.messages if "bug" in m], records.messages
+
+
+def test_a_preopen_that_cannot_be_opened_keeps_the_class_of_its_error() -> None:
+    """Before: an errno-less ``FileNotFoundError`` from a backend's ``root`` (as fsspec
+    raises them) reached the caller as a bare ``OSError`` with no errno."""
+    class Gone(MemoryFileSystem):
+        def root(self) -> Any:
+            raise FileNotFoundError("the bucket is gone")
+
+    with pytest.raises(FileNotFoundError, match="cannot open the root") as exc:
+        wasifs_guest({"/sandbox": Gone()})
+    assert exc.value.errno == errno.ENOENT
