@@ -263,7 +263,7 @@ class WasifsRuntime:
 
 def _memory_copy(fs: Any, tree: Path) -> Any:
     """Copy the host folder ``tree`` into the (empty) in-memory backend ``fs``; return ``fs``."""
-    copy_tree = importlib.import_module("wasifs.backends._copy").copy_tree
+    copy_tree = importlib.import_module("wasifs.backends").copy_tree
     native = importlib.import_module("wasifs.backends.native").NativeFileSystem(str(tree))
     src, dst = native.root(), fs.root()
     try:

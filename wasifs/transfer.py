@@ -46,6 +46,7 @@ from .backends import (
     Backend,
     DirChain,
     LockRequest,
+    Progress,
     Stat,
     TreeWalk,
     backend_reader,
@@ -57,8 +58,8 @@ from .backends import (
     pump,
     relabel,
     set_times_where_supported,
+    temp_name,
 )
-from .backends._copy import Progress, temp_name
 from .path import Path, _same_fs
 
 __all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")

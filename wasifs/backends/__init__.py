@@ -24,7 +24,8 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 
 Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
 backend that a distribution registers under the ``wasifs.backends`` entry-point group
-(:func:`backend_names` lists them).
+(:func:`backend_names` lists them; :data:`BUILTIN` maps the built-in names to their openers).
+The protocol's bounds: :data:`NAME_MAX` and :data:`PATH_MAX` (Linux's), :func:`name_too_long`.
 
 The host side, written once for every backend (what :class:`wasifs.Path`, the fsspec facade
 and :mod:`wasifs.transfer` are made of):
@@ -34,7 +35,9 @@ and :mod:`wasifs.transfer` are made of):
 - :class:`BackendFileIO`: a binary file object over a backend file handle;
 - :func:`copy_tree` / :func:`copy_file` / :func:`remove_entry` / :func:`clear_dir`, and the
   data pump :func:`pump` with :func:`backend_reader` / :func:`backend_writer`: copying and
-  removing through the protocol (a :class:`Baseline` records what a copy put where);
+  removing through the protocol (a :class:`Baseline` records what a copy put where;
+  :data:`Progress` is the type of progress callbacks, :func:`temp_name` the name of an
+  entry being written); :func:`makedirs`: ``mkdir -p`` in one walk;
 - :func:`mirror_tree`: writing a tree back without ever losing data, with a
   :class:`WriteBackReport` of exactly what it did (:class:`WriteBackError` when not
   everything was applied); :func:`archive_tree` / :func:`save_tree`: a tree as a tar archive;
@@ -56,6 +59,7 @@ from ._copy import (
     CHUNK,
     BaseEntry,
     Baseline,
+    Progress,
     backend_reader,
     backend_writer,
     clear_dir,
@@ -64,6 +68,7 @@ from ._copy import (
     pump,
     remove_entry,
     set_times_where_supported,
+    temp_name,
 )
 from ._errors import errno_of, relabel
 from ._file import BackendFileIO
@@ -78,9 +83,9 @@ from ._mirror import (
     mirror_tree,
     save_tree,
 )
-from ._protocol import Backend, DirEntry, Stat
-from ._registry import GROUP, backend_names, open_backend
-from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dirs
+from ._protocol import NAME_MAX, PATH_MAX, Backend, DirEntry, Stat, name_too_long
+from ._registry import BUILTIN, GROUP, backend_names, open_backend
+from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, makedirs, resolve, walk_dirs
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
@@ -145,6 +150,13 @@ __all__ = (
     "lock_request",
     "host_request",
     "locking",
+    "NAME_MAX",
+    "PATH_MAX",
+    "name_too_long",
+    "BUILTIN",
+    "makedirs",
+    "Progress",
+    "temp_name",
 )
 
 _LAZY = {

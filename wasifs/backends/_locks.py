@@ -41,6 +41,7 @@ import contextvars
 import functools
 import os
 import posixpath
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -87,12 +88,11 @@ def request(backend: Any, path: str, *, shared: bool) -> LockRequest:
 
 
 def _native_root(backend: Any) -> str | None:
-    try:
-        from .native import NativeFileSystem
-    except ImportError:  # pragma: no cover - a platform without the native backend
-        return None
-    if isinstance(backend, NativeFileSystem):
-        return backend.root_path
+    # A backend can only be a NativeFileSystem once its module is loaded: look it up rather
+    # than import it, so locking a memory tree never imports the native backend (and fsspec).
+    native = sys.modules.get(__package__ + ".native")
+    if native is not None and isinstance(backend, native.NativeFileSystem):
+        return str(backend.root_path)
     return None
 
 
