@@ -66,7 +66,6 @@ def run_guest(wasm: bytes, fs: Any, *commands: str) -> list[str]:
 
 #: fd_read and fd_pread do not map a backend's OSError yet: the guest gets EIO through the
 #: "bug in syscall" path (logged, raised in strict mode) whatever the errno
-READ_NOT_MAPPED = "fd_read/fd_pread do not map a backend OSError to its errno yet"
 
 
 def _no_bug_records(caplog: pytest.LogCaptureFixture) -> None:
@@ -78,10 +77,8 @@ GUEST_SEES = [
     (Fault("pwrite", errno.EIO), ["write /d/f hello"], ["write /d/f -> EIO"]),
     (Fault("pwrite", errno.ENOSPC), ["write /d/f hello"], ["write /d/f -> ENOSPC"]),
     (Fault("append", errno.EDQUOT), ["append /d/f hello"], ["append /d/f -> EDQUOT"]),
-    pytest.param(Fault("pread", errno.EIO), ["read /d/in"], ["read /d/in -> EIO"],
-                 marks=pytest.mark.xfail(reason=READ_NOT_MAPPED, strict=True)),
-    pytest.param(Fault("pread", errno.ETIMEDOUT), ["read /d/in"], ["read /d/in -> E?"],
-                 marks=pytest.mark.xfail(reason=READ_NOT_MAPPED, strict=True)),
+    (Fault("pread", errno.EIO), ["read /d/in"], ["read /d/in -> EIO"]),
+    (Fault("pread", errno.ETIMEDOUT), ["read /d/in"], ["read /d/in -> E?"]),
     (Fault("close", errno.EIO), ["write /d/f hello", "read /d/f"],
      ["write /d/f -> EIO", "read /d/f -> OK 5 hello"]),
     (Fault("close", errno.EIO, path="f"), ["read /d/in"], ["read /d/in -> OK 3 abc"]),
