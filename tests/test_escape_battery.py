@@ -20,6 +20,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -245,6 +246,9 @@ def test_directory_swapped_for_a_symlink_while_the_guest_opens(
             os.unlink(link)
             os.rename(parked, sw)        # and the directory again
             swaps += 1
+            # leave the directory in place a moment (and the GIL to the guest's thread), so
+            # that on a loaded machine the guest still sees both states, not only the swaps
+            time.sleep(0.0002)
 
     t = threading.Thread(target=swapper)
     t.start()

@@ -974,10 +974,19 @@ def test_deep_trees_on_host_layers_with_few_descriptors(tmp_path: Path) -> None:
     every level, the changes and their export keep a bounded number of descriptors open."""
     (tmp_path / "lower").mkdir()
     (tmp_path / "upper").mkdir()
-    r = subprocess.run([sys.executable, "-c", DEEP_SCRIPT, str(tmp_path), str(ROOT / "tests"),
-                        "1500"], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    assert r.stdout.strip() == "ok"
+    try:
+        r = subprocess.run([sys.executable, "-c", DEEP_SCRIPT, str(tmp_path),
+                            str(ROOT / "tests"), "1500"], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert r.stdout.strip() == "ok"
+    finally:  # pytest's recursive rmtree of old temp folders cannot remove 1,500 levels
+        from wasifs.backends import NativeFileSystem
+
+        host = NativeFileSystem(tmp_path)
+        for layer in ("/lower", "/upper"):
+            if host.exists(layer):
+                host.rm(layer, recursive=True)
 
 
 def test_export_overlays_lays_them_out_as_the_guest_sees_them(cli_tool: bytes,
