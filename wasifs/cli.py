@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import shutil
 import sys
 import time
@@ -22,15 +23,18 @@ from typing import Any, NamedTuple, NoReturn
 
 from .config import (
     EXIT_CANNOT_RUN,
+    EXIT_FUEL_EXHAUSTED,
     EXIT_INTERRUPTED,
+    EXIT_MEMORY_LIMIT,
     EXIT_NOT_FOUND,
+    EXIT_TIMEOUT,
     EXIT_TRAP,
     EXIT_USAGE,
     EXIT_WRITE_BACK,
     GUEST_EXIT_LIMIT,
 )
 
-__all__ = ("EXIT_STATUSES", "build_parser", "main")
+__all__ = ("EXIT_STATUSES", "Quota", "build_parser", "main", "parse_quota", "parse_size")
 
 #: wasifs's own exit statuses (a guest exits with 0-125): status -> meaning.
 EXIT_STATUSES: dict[int, str] = {
@@ -43,6 +47,10 @@ EXIT_STATUSES: dict[int, str] = {
                      "--export-changes could not write its folder",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing is written back",
     EXIT_TRAP: "the guest trapped (including proc_exit with a status outside 0-125)",
+    EXIT_MEMORY_LIMIT: "--max-memory is too small for the module (it needs more memory or "
+                       "table elements from the start); nothing is written back",
+    EXIT_TIMEOUT: "--timeout expired; nothing is written back",
+    EXIT_FUEL_EXHAUSTED: "the guest used up its --fuel; nothing is written back",
 }
 assert all(code >= GUEST_EXIT_LIMIT for code in EXIT_STATUSES)
 
@@ -93,6 +101,76 @@ def _overlay_spec(spec: str) -> tuple[str, str]:
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(f"--overlay: {exc}") from None
     return guest, lower
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+_SCALE = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int:
+    """A number of bytes with an optional binary suffix (``K``, ``M``, ``G``, ``T``; ``B``
+    or ``iB`` may follow): ``"64M"`` is 67,108,864. ``ValueError`` otherwise."""
+    m = _SIZE.fullmatch(text.strip())
+    if m is None:
+        raise ValueError(f"not a size: {text!r} (a number of bytes, optionally with K, M, G "
+                         "or T: 64M is 67,108,864)")
+    whole, _, frac = m.group(1).partition(".")
+    scale = _SCALE[m.group(2).upper()]
+    value = int(whole) * scale + (int(frac) * scale) // (10 ** len(frac)) if frac else \
+        int(whole) * scale
+    return value
+
+
+class Quota(NamedTuple):
+    """``--quota``: limits on what the guest may store in each mount (None: no limit)."""
+
+    bytes: int | None = None
+    files: int | None = None
+    fds: int | None = None
+
+
+def parse_quota(text: str) -> Quota:
+    """``bytes=SIZE,files=N,fds=N`` (any of them, in any order) as a :class:`Quota`."""
+    values: dict[str, int] = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        key = key.strip()
+        if not sep or key not in Quota._fields:
+            raise ValueError(f"--quota takes bytes=SIZE,files=N,fds=N, got {item.strip()!r}")
+        if key in values:
+            raise ValueError(f"--quota gives {key} twice")
+        try:
+            values[key] = parse_size(value) if key == "bytes" else _count(value)
+        except ValueError as exc:
+            raise ValueError(f"--quota {key}: {exc}") from None
+    return Quota(**values)
+
+
+def _count(text: str) -> int:
+    text = text.strip().replace("_", "")
+    if not text.isdigit():
+        raise ValueError(f"not a count: {text!r}")
+    return int(text)
+
+
+def _arg(parse: Callable[[str], Any], option: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{option}: {exc}") from None
+
+    return convert
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"needs a positive number of seconds, got {text!r}")
+    return value
 
 
 def _env(spec: str) -> tuple[str, str]:
@@ -146,6 +224,33 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    const="always", help=argparse.SUPPRESS)
     p.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
                    help=argparse.SUPPRESS)
+    limits = p.add_argument_group("limits and records")
+    limits.add_argument("--timeout", type=_arg(_seconds, "--timeout"), metavar="SECONDS",
+                        help=f"stop the guest after SECONDS of wall-clock time (exit status "
+                             f"{EXIT_TIMEOUT})")
+    limits.add_argument("--fuel", type=_arg(_count, "--fuel"), metavar="N",
+                        help=f"stop the guest after about N WebAssembly instructions (exit "
+                             f"status {EXIT_FUEL_EXHAUSTED})")
+    limits.add_argument("--max-memory", type=_arg(parse_size, "--max-memory"), metavar="SIZE",
+                        help="cap the guest's linear memory at SIZE bytes (K, M, G suffixes: "
+                             "1M = 1,048,576): a memory.grow past it fails, as under "
+                             f"wasmtime; a module that needs more from the start exits "
+                             f"{EXIT_MEMORY_LIMIT}")
+    limits.add_argument("--quota", type=_arg(parse_quota, "--quota"),
+                        metavar="bytes=SIZE,files=N,fds=N",
+                        help="limit what the guest may store in every mount (bytes stored, "
+                             "files and directories, open descriptors): ENOSPC, EDQUOT, "
+                             "EMFILE beyond (the sandbox backend)")
+    limits.add_argument("--hide", action="append", default=[], metavar="GLOB",
+                        help="make paths matching GLOB invisible in every mount (the sandbox "
+                             "backend); may be given several times")
+    limits.add_argument("--audit", metavar="FILE",
+                        help="write every filesystem call of the guest to FILE as JSON lines "
+                             "(time, syscall, fd, path, mount, result, bytes; never file "
+                             "contents); '-' for stderr")
+    limits.add_argument("--stats", action="store_true",
+                        help="print a table of the guest's syscalls (calls, errors, bytes, "
+                             "time) on stderr when it ends")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,10 +358,27 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
         from .backends.memory import MemoryFileSystem
 
         mounts["/"] = api.Mount(MemoryFileSystem())  # the demo's own tree
+    if ns.quota is not None or ns.hide:
+        try:
+            mounts = _sandboxed_mounts(mounts, ns.quota, ns.hide)
+        except _NeedsSandbox as exc:
+            return _fail(EXIT_USAGE, str(exc))
+    from .observe import JsonLinesSink, Metrics
+
+    audit: JsonLinesSink | None = None
+    if ns.audit is not None:
+        try:
+            audit = JsonLinesSink(sys.stderr if ns.audit == "-" else ns.audit)
+        except OSError as exc:
+            return _fail(EXIT_USAGE, f"--audit {ns.audit}: {exc.strerror or exc}")
+    metrics = Metrics() if ns.stats else None
     try:
         result = api.run(module, args=[name, *ns.args], env=dict(ns.env), mounts=mounts,
                          stdin="inherit", stdout="inherit", stderr="inherit",
-                         binding=ns.binding)
+                         binding=ns.binding, timeout=ns.timeout, fuel=ns.fuel,
+                         max_memory=ns.max_memory, audit=audit, metrics=metrics)
+    except api.LimitExceeded as exc:  # nothing is written back
+        return _fail(exc.exit_status, f"{name}: {exc}")
     except api.LinkError as exc:
         return _fail(EXIT_CANNOT_RUN, _link_message(exc, name))
     except FileNotFoundError as exc:
@@ -268,8 +390,13 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
                      "is a complete WebAssembly module (rebuild or download it again)")
     except OSError as exc:
         return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
-    except api.Interrupted as exc:  # a limit or a cancellation: nothing is written back
+    except api.Interrupted as exc:  # a cancellation: nothing is written back
         return _fail(EXIT_INTERRUPTED, f"{name}: interrupted: {exc}")
+    finally:
+        if audit is not None:
+            audit.close()
+        if metrics is not None:
+            print(metrics.summary(), file=sys.stderr)
     status = _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
     if ns.export_changes is not None:
         exported = _export_changes(result.mounts, ns.export_changes)
@@ -277,6 +404,30 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
     return status
+
+
+class _NeedsSandbox(Exception):
+    pass
+
+
+def _sandboxed_mounts(mounts: dict[str, Any], quota: Quota | None, hide: list[str]
+                      ) -> dict[str, Any]:
+    """Every mount wrapped in the sandbox backend with ``quota`` and the ``hide`` globs.
+
+    The sandbox wrapper (``wasifs.backends.sandbox``) comes with its own branch; until it is
+    wired here, ``--quota`` and ``--hide`` are refused with a usage error rather than run
+    without the limits asked for. Wiring it: wrap each distinct backend once (the mounts of
+    one ``--backend memory`` filesystem share it: renames between them must keep working),
+    keep each ``Mount``'s ``readonly`` and ``subdir``, and give the wrapper ``quota.bytes``,
+    ``quota.files``, ``quota.fds`` and ``hide``."""
+    import importlib.util
+
+    if importlib.util.find_spec(".backends.sandbox", __package__) is None:
+        what = " and ".join(o for o, on in (("--quota", quota is not None),
+                                            ("--hide", bool(hide))) if on)
+        raise _NeedsSandbox(f"{what} need(s) the sandbox backend (wasifs.backends.sandbox), "
+                            "which this wasifs does not have")
+    raise _NeedsSandbox("--quota and --hide are not wired to the sandbox backend yet")
 
 
 def _one_line(text: str) -> str:
