@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from . import engine as engine
     from . import errors as errors
     from . import interrupt as interrupt
+    from . import observe as observe
     from . import path as path
     from . import stdio as stdio
     from . import toolchain as toolchain
@@ -34,10 +35,18 @@ if TYPE_CHECKING:
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
     from .backends.overlay import OverlayFileSystem
-    from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
+    from .config import GuestExitError, LinkError, Mount, MountRights, RunOptions, RunResult
     from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
-    from .interrupt import CancelToken, Interrupted
+    from .interrupt import (
+        CancelToken,
+        FuelExhausted,
+        Interrupted,
+        LimitExceeded,
+        MemoryLimitExceeded,
+        TableLimitExceeded,
+        TimeoutExceeded,
+    )
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
 
@@ -50,10 +59,16 @@ __all__ = (
     "WasiHost",
     "GuestInstance",
     "Mount",
+    "MountRights",
     "RunOptions",
     "RunResult",
     "CancelToken",
     "Interrupted",
+    "LimitExceeded",
+    "TimeoutExceeded",
+    "FuelExhausted",
+    "MemoryLimitExceeded",
+    "TableLimitExceeded",
     "GuestExitError",
     "GuestTrap",
     "LinkError",
@@ -77,10 +92,16 @@ _LAZY = {
     "GuestInstance": "api",
     "WasiHost": "api",
     "Mount": "config",
+    "MountRights": "config",
     "RunOptions": "config",
     "RunResult": "config",
     "CancelToken": "interrupt",
     "Interrupted": "interrupt",
+    "LimitExceeded": "interrupt",
+    "TimeoutExceeded": "interrupt",
+    "FuelExhausted": "interrupt",
+    "MemoryLimitExceeded": "interrupt",
+    "TableLimitExceeded": "interrupt",
     "GuestExitError": "config",
     "LinkError": "config",
     "GuestTrap": "errors",
@@ -100,7 +121,7 @@ _LAZY = {
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
     "abi", "aio", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
-    "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
+    "observe", "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })
 

@@ -27,7 +27,7 @@ from .interrupt import (
 )
 from .observe import AuditSink, Metrics, audit_sink, instrument
 from .stdio import CaptureSink, HostCallbackError, Sink, as_sink, as_source
-from .vfs import Preopen, mount_preopens
+from .vfs import MountRights, Preopen, mount_preopens
 from .wasi import WasiCore
 
 __all__ = (
@@ -47,6 +47,7 @@ __all__ = (
     "Interrupted",
     "LinkError",
     "Mount",
+    "MountRights",
     "MountSource",
     "RunOptions",
     "RunOptionsArgs",
@@ -154,7 +155,8 @@ MountSource = Backend | str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class Mount:
-    """A filesystem to mount: a backend or a host directory, optionally read-only.
+    """A filesystem to mount: a backend or a host directory, optionally read-only or with
+    fewer rights (``rights=MountRights.READ_ONLY``, ``rights="no-create"``).
 
     ``subdir`` mounts a folder of the backend instead of its root (a ``/``-separated path
     from the backend's root, without ``..``): the guest cannot reach above it. Several mounts
@@ -164,6 +166,13 @@ class Mount:
     source: MountSource
     readonly: bool = False
     subdir: str = ""
+    #: the preview1 rights of the preopened directory: a :class:`~wasifs.MountRights`
+    #: (``MountRights.READ_ONLY`` ...) or a preset's name (``"read-only"``,
+    #: ``"no-create,no-symlink"``); ``None``: every right wasmtime gives
+    rights: MountRights | str | None = None
+
+    def __post_init__(self) -> None:
+        MountRights.of(self.rights)  # a bad value is a TypeError/ValueError here
 
 
 def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
@@ -174,8 +183,9 @@ def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
         raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
     # the mount table (order, normalised and nested mount points): wasifs.vfs._mounts
     return mount_preopens(
-        (guest_path, open_backend(spec.source), spec.readonly, spec.subdir)
-        if isinstance(spec, Mount) else (guest_path, open_backend(spec), False, "")
+        (guest_path, open_backend(spec.source), spec.readonly, spec.subdir,
+         MountRights.of(spec.rights))
+        if isinstance(spec, Mount) else (guest_path, open_backend(spec), False, "", None)
         for guest_path, spec in mounts.items())
 
 

@@ -52,6 +52,7 @@ from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs._resolve import NAME_MAX as _NAME_MAX
 from ..vfs._resolve import PATH_MAX as _PATH_MAX
 from ..vfs._resolve import Resolved, close_all, resolve
+from ..vfs._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING
 from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 from ._memory import GuestMemory, ViewMemory
 
@@ -148,15 +149,7 @@ _RIG_PATH_SYMLINK = int(Rights.PATH_SYMLINK)
 _RIG_PATH_UNLINK_FILE = int(Rights.PATH_UNLINK_FILE)
 _RIG_POLL_FD_READWRITE = int(Rights.POLL_FD_READWRITE)
 
-#: What wasmtime reports for a preopened directory ("rights expected by many userlands").
-PREOPEN_RIGHTS_BASE = int(
-    Rights.PATH_CREATE_DIRECTORY | Rights.PATH_CREATE_FILE | Rights.PATH_LINK_SOURCE
-    | Rights.PATH_LINK_TARGET | Rights.PATH_OPEN | Rights.FD_READDIR | Rights.PATH_READLINK
-    | Rights.PATH_RENAME_SOURCE | Rights.PATH_RENAME_TARGET | Rights.PATH_SYMLINK
-    | Rights.PATH_REMOVE_DIRECTORY | Rights.PATH_UNLINK_FILE | Rights.PATH_FILESTAT_GET
-    | Rights.PATH_FILESTAT_SET_TIMES | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_TIMES
-)
-PREOPEN_RIGHTS_INHERITING = PREOPEN_RIGHTS_BASE | RIGHTS_FILE
+# What wasmtime reports for a preopened directory: wasifs.vfs._rights (MountRights.ALL).
 
 _FILETYPE_BY_MODE = {
     _stat.S_IFREG: int(Filetype.REGULAR_FILE),
@@ -270,9 +263,11 @@ class WasiCore:
         if not p.guest_path:
             raise ValueError("a preopen needs a non-empty guest path")
         handle = p.open_root()
-        d = OpenDir(DirRef(p.backend, handle), rights_base=PREOPEN_RIGHTS_BASE,
-                    rights_inheriting=PREOPEN_RIGHTS_INHERITING, readonly=p.readonly,
-                    preopen=p.guest_path)
+        rights = p.rights
+        d = OpenDir(DirRef(p.backend, handle),
+                    rights_base=PREOPEN_RIGHTS_BASE if rights is None else rights.base,
+                    rights_inheriting=PREOPEN_RIGHTS_INHERITING if rights is None
+                    else rights.inheriting, readonly=p.readonly, preopen=p.guest_path)
         return self.table.add(d)
 
     def close(self) -> None:
@@ -1157,9 +1152,12 @@ class WasiCore:
         excl = bool(oflags & _OFL_EXCL)
         trunc = bool(oflags & _OFL_TRUNC)
         want_dir = bool(oflags & _OFL_DIRECTORY)
-        read = bool(fs_rights_base & _RIG_FD_READ)
-        write = bool(fs_rights_base & _RIG_FD_WRITE)
         inh = d.rights_inheriting
+        if (trunc or fs_rights_base & _RIG_FD_WRITE) and not inh & _RIG_FD_WRITE:
+            return _NOTCAPABLE  # writing (or truncating) beneath a directory that may not
+        # the file is opened for what its descriptor may do (no write handle without the right)
+        read = bool(fs_rights_base & inh & _RIG_FD_READ)
+        write = bool(fs_rights_base & inh & _RIG_FD_WRITE)
         new: OpenFile | OpenDir
         if not want_dir and not d.readonly:
             # Optimistic: open the final name directly (the backend never follows a symlink
