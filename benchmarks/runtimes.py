@@ -20,6 +20,11 @@ from .interpreter import Launch
 BASELINE = "wasmtime"
 DEFAULT_RUNTIMES = ("wasmtime", "wasifs-memory", "wasifs-native", "wasmer-sdk", "native")
 
+#: The sandbox columns' quotas: every limit set, none reached by a workload (what the
+#: accounting costs, not what a refusal does).
+GENEROUS_QUOTA = {"bytes": 1 << 40, "files": 10_000_000, "dirs": 1_000_000, "fds": 100_000,
+                  "file_size": 1 << 40, "path_length": 4096, "depth": 1024}
+
 
 @dataclass
 class RunOutput:
@@ -142,10 +147,12 @@ class WasmtimeRuntime:
 
 
 class WasifsRuntime:
-    """``wasifs.run`` with a MemoryFileSystem or NativeFileSystem mounted at /bench."""
+    """``wasifs.run`` with a MemoryFileSystem or NativeFileSystem mounted at /bench (or
+    either inside a SandboxFileSystem with generous quotas: ``sandbox``,
+    ``sandbox-native``)."""
 
     def __init__(self, backend: str, binding: str = "auto") -> None:
-        if backend not in ("memory", "native"):
+        if backend not in ("memory", "native", "sandbox", "sandbox-native"):
             raise ValueError(f"unknown wasifs backend {backend!r}")
         self.backend = backend
         self.binding = binding
@@ -170,7 +177,32 @@ class WasifsRuntime:
             run = getattr(api, "run", None)
             if not callable(run):
                 return "wasifs.run is not available yet"
-        if self.backend == "memory":
+        if self.backend.startswith("sandbox"):
+            try:
+                sandbox = importlib.import_module("wasifs.backends.sandbox")
+                inner_cls = importlib.import_module(
+                    "wasifs.backends." + ("native" if self.backend.endswith("native")
+                                          else "memory"))
+            except Exception as exc:  # not written yet, or broken
+                return f"SandboxFileSystem is not available yet: {exc}"
+            quota = sandbox.Quota(**GENEROUS_QUOTA)
+            if self.backend == "sandbox":
+                def make(_tmp: Path) -> Any:
+                    return sandbox.SandboxFileSystem(inner_cls.MemoryFileSystem(), quota=quota)
+
+                self._tree_fs = lambda tree: sandbox.SandboxFileSystem(
+                    _memory_copy(inner_cls.MemoryFileSystem(), tree), quota=quota)
+                where = "SandboxFileSystem(MemoryFileSystem(), quota=<generous>)"
+            else:
+                def make(tmp: Path) -> Any:
+                    return sandbox.SandboxFileSystem(inner_cls.NativeFileSystem(str(tmp)),
+                                                     quota=quota)
+
+                self._tree_fs = lambda tree: sandbox.SandboxFileSystem(
+                    inner_cls.NativeFileSystem(str(tree)), quota=quota)
+                where = "SandboxFileSystem(NativeFileSystem(<tmp dir>), quota=<generous>)"
+            self._make_fs = make
+        elif self.backend == "memory":
             try:
                 cls = importlib.import_module("wasifs.backends.memory").MemoryFileSystem
             except Exception as exc:  # not written yet, or broken
@@ -231,7 +263,7 @@ class WasifsRuntime:
 
 def _memory_copy(fs: Any, tree: Path) -> Any:
     """Copy the host folder ``tree`` into the (empty) in-memory backend ``fs``; return ``fs``."""
-    copy_tree = importlib.import_module("wasifs.backends._copy").copy_tree
+    copy_tree = importlib.import_module("wasifs.backends").copy_tree
     native = importlib.import_module("wasifs.backends.native").NativeFileSystem(str(tree))
     src, dst = native.root(), fs.root()
     try:
@@ -339,7 +371,7 @@ def make_runtime(name: str) -> Runtime:
     base, _, binding = name.partition("@")
     if base == "wasmtime" and not binding:
         return WasmtimeRuntime()
-    if base in ("wasifs-memory", "wasifs-native"):
+    if base in ("wasifs-memory", "wasifs-native", "wasifs-sandbox", "wasifs-sandbox-native"):
         if binding and binding not in ("auto", "raw", "checked"):
             raise ValueError(f"unknown wasifs binding {binding!r} (auto, raw, checked)")
         return WasifsRuntime(base.removeprefix("wasifs-"), binding or "auto")
@@ -348,6 +380,6 @@ def make_runtime(name: str) -> Runtime:
     if base == "native" and not binding:
         return NativeRuntime()
     raise ValueError(
-        f"unknown runtime {name!r}; known: {', '.join(DEFAULT_RUNTIMES)}"
-        " (wasifs-* also take @auto, @raw or @checked)"
+        f"unknown runtime {name!r}; known: {', '.join(DEFAULT_RUNTIMES)}, wasifs-sandbox, "
+        "wasifs-sandbox-native (wasifs-* also take @auto, @raw or @checked)"
     )

@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from wasifs.backends._protocol import Backend
+from wasifs.backends import Backend
 from wasifs.backends.memory import MemoryFileSystem
 from wasifs.backends.native import NativeFileSystem
 from wasifs.path import UNSUPPORTED, BackendFileIO, Path

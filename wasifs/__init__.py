@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from . import engine as engine
     from . import errors as errors
     from . import interrupt as interrupt
+    from . import locks as locks
     from . import observe as observe
     from . import path as path
     from . import stdio as stdio
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
         TableLimitExceeded,
         TimeoutExceeded,
     )
+    from .locks import Lock, lock
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
 
@@ -79,6 +81,8 @@ __all__ = (
     "copy_in",
     "copy_out",
     "snapshot",
+    "lock",
+    "Lock",
     "ProcExit",
     "WasiError",
     "WasifsError",
@@ -112,6 +116,8 @@ _LAZY = {
     "copy_in": "transfer",
     "copy_out": "transfer",
     "snapshot": "transfer",
+    "lock": "locks",
+    "Lock": "locks",
     "ProcExit": "errors",
     "WasiError": "errors",
     "WasifsError": "errors",
@@ -121,7 +127,8 @@ _LAZY = {
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
     "abi", "aio", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
-    "observe", "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
+    "locks", "observe",
+    "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })
 

@@ -17,8 +17,8 @@ from typing import Any, Literal, Unpack
 import wasmtime
 
 from .abi import MODULE, SYSCALLS
-from .backends._protocol import Backend
-from .bind._interrupt import epochs_enabled
+from .backends import Backend
+from .bind import epochs_enabled
 from .bind.wasmtime import WasmtimeBinding
 from .config import (
     EXIT_CANNOT_RUN,

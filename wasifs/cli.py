@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "options of `run`.")
     _add_run_options(demo)
     demo.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS")
-    from .cuda._cli import add_parsers  # wasifs checksum / wasifs scan
+    from .cuda import add_parsers  # wasifs checksum / wasifs scan
 
     add_parsers(sub)
     return parser

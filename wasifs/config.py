@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, TypedDict
 
-from .backends import open_backend
-from .backends._protocol import Backend
+from .backends import Backend, open_backend
 from .errors import WasifsError
 from .interrupt import (
     CancelToken,

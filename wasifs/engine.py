@@ -31,7 +31,7 @@ from typing import Any
 import wasmtime
 
 from .abi import MODULE, SYSCALLS
-from .bind._interrupt import remember_epochs
+from .bind import remember_epochs
 
 __all__ = (
     "DEFAULT_ENGINE_SETTINGS",

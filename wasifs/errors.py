@@ -75,7 +75,10 @@ class ProcExit(Exception):  # noqa: N818 - a control-flow signal, not an error
         super().__init__(f"guest exited with code {self.code}")
 
 
-# Host errno number -> WASI errno, by symbolic name (host numbers differ per platform).
+# THE table: host errno number -> WASI errno, by symbolic name (host numbers differ per
+# platform, and WASI's from all of them: ENOENT is 2 on Linux, WASI NOENT is 44). Every
+# OSError a backend or a host stream raises reaches the guest through it, in the core's
+# inline ``except OSError`` clauses (no call on the success path) via errno_from_exception.
 _BY_NAME: dict[int, int] = {}
 for _num, _name in _errno.errorcode.items():
     _key = _name[1:]
@@ -89,22 +92,28 @@ for _alias, _target in (("EWOULDBLOCK", Errno.AGAIN), ("EOPNOTSUPP", Errno.NOTSU
     if hasattr(_errno, _alias):
         _BY_NAME.setdefault(getattr(_errno, _alias), _target.value)
 
+#: An exception without an errno (fsspec's ``FileNotFoundError(path)``, a callback's
+#: ``NotImplementedError``): the host errno its class stands for, then the table above.
+#: (The host-side twin for ``OSError`` is ``wasifs.backends.errno_of``: backends may not
+#: import this WASI-speaking module.)
 _BY_CLASS: tuple[tuple[type[BaseException], int], ...] = (
-    (FileNotFoundError, Errno.NOENT),
-    (FileExistsError, Errno.EXIST),
-    (IsADirectoryError, Errno.ISDIR),
-    (NotADirectoryError, Errno.NOTDIR),
-    (PermissionError, Errno.ACCES),
-    (InterruptedError, Errno.INTR),
-    (BlockingIOError, Errno.AGAIN),
-    (BrokenPipeError, Errno.PIPE),
-    (TimeoutError, Errno.TIMEDOUT),
-    (NotImplementedError, Errno.NOTSUP),
+    (FileNotFoundError, _errno.ENOENT),
+    (FileExistsError, _errno.EEXIST),
+    (IsADirectoryError, _errno.EISDIR),
+    (NotADirectoryError, _errno.ENOTDIR),
+    (PermissionError, _errno.EACCES),
+    (InterruptedError, _errno.EINTR),
+    (BlockingIOError, _errno.EAGAIN),
+    (BrokenPipeError, _errno.EPIPE),
+    (TimeoutError, _errno.ETIMEDOUT),
+    (NotImplementedError, _errno.ENOTSUP),
 )
+_IO = int(Errno.IO)
 
 
 def errno_from_exception(exc: BaseException) -> int:
-    """The WASI errno for a host exception: by errno name first, then by class, else EIO."""
+    """The WASI errno for a host exception: its errno by name first (PyFilesystem2's
+    ``FSError`` keeps the ``OSError`` in ``exc.exc``), then its class, else ``EIO``."""
     if isinstance(exc, WasiError):
         return exc.errno
     num = getattr(exc, "errno", None)
@@ -116,8 +125,8 @@ def errno_from_exception(exc: BaseException) -> int:
         return _BY_NAME[inner_num]
     for cls, code in _BY_CLASS:
         if isinstance(exc, cls):
-            return int(code)
-    return int(Errno.IO)
+            return _BY_NAME.get(code, _IO)
+    return _IO
 
 
 @contextmanager

@@ -72,11 +72,11 @@ from .backends import (
     DirEntry,
     Location,
     Stat,
+    makedirs,
     relabel,
     resolve,
     walk_dirs,
 )
-from .backends._walk import makedirs
 
 __all__ = ("Path", "BackendFileIO", "UNSUPPORTED", "MAX_SYMLINKS")
 

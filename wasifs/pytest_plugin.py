@@ -40,7 +40,7 @@ import pytest
 if TYPE_CHECKING:
     from .aio import AsyncPath
     from .api import RunResult
-    from .backends._protocol import Backend
+    from .backends import Backend
 
 BACKENDS = ("memory", "native")
 

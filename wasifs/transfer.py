@@ -25,6 +25,10 @@ The path given as the source or destination itself is followed if it is a symlin
 side of a tree copy is read and written through a :class:`~wasifs.backends.native.
 NativeFileSystem` on that directory, so nothing in the copied tree (a symlink planted by a
 guest, say) can make the copy touch a host file outside the destination.
+
+Each function holds advisory locks (:func:`wasifs.lock`) while it runs: shared on the tree it
+reads, exclusive on the tree it writes, taken together, so that host threads copying into and
+snapshotting one tree do not interleave.
 """
 
 from __future__ import annotations
@@ -41,16 +45,21 @@ from .backends import (
     CHUNK,
     Backend,
     DirChain,
+    LockRequest,
+    Progress,
     Stat,
     TreeWalk,
     backend_reader,
     backend_writer,
     copy_tree,
+    host_request,
+    lock_request,
+    locking,
     pump,
     relabel,
     set_times_where_supported,
+    temp_name,
 )
-from .backends._copy import Progress, temp_name
 from .path import Path, _same_fs
 
 __all__ = ("CHUNK", "Entry", "copy", "copy_in", "copy_out", "snapshot")
@@ -112,6 +121,19 @@ def _entry(fs: Backend, d: Any, name: str, st: Stat, buf: bytearray) -> Entry:
     return Entry("other")
 
 
+def _locks(reads: object = None, writes: object = None) -> list[LockRequest]:
+    """The advisory locks (:func:`wasifs.lock`) a transfer takes: shared on what it reads,
+    exclusive on what it writes (a :class:`Path` or a host path; file objects take none)."""
+    out = []
+    for where, shared in ((reads, True), (writes, False)):
+        if isinstance(where, Path):
+            out.append(lock_request(where.fs, str(where), shared=shared))
+        elif isinstance(where, (str, os.PathLike)):
+            out.append(host_request(where, shared=shared))
+    return out
+
+
+@locking(lambda path: _locks(reads=path))
 def snapshot(path: Path) -> dict[str, Entry]:
     """Describe the tree at ``path``: relative POSIX paths (``"a"``, ``"a/b.txt"``; the
     directory itself is not listed) mapped to :class:`Entry`, sorted by path. When ``path``
@@ -207,6 +229,7 @@ def _reader(fileobj: Any) -> Callable[[memoryview], int]:
     return read_chunks
 
 
+@locking(lambda source, dest, **_: _locks(reads=source, writes=dest))
 def copy_in(source: str | os.PathLike[str] | _Readable, dest: Path, *,
             progress: Progress | None = None) -> Path:
     """Copy a host file or directory, or a binary file object, to ``dest``; returns ``dest``.
@@ -265,6 +288,7 @@ def copy_out(source: Path, dest: str | os.PathLike[str], *,
 def copy_out(source: Path, dest: _Writable, *, progress: Progress | None = None) -> None: ...
 
 
+@locking(lambda source, dest, **_: _locks(reads=source, writes=dest))
 def copy_out(source: Path, dest: str | os.PathLike[str] | _Writable, *,
              progress: Progress | None = None) -> str | None:
     """Copy the file or directory ``source`` to the host path ``dest`` (or the file's
@@ -369,6 +393,7 @@ def _copy_dir_out(sfs: Backend, sdir: Any, label: str, st: Stat, host: str,
     return host
 
 
+@locking(lambda source, dest, **_: _locks(reads=source, writes=dest))
 def copy(source: Path, dest: Path, *, progress: Progress | None = None) -> Path:
     """Copy the file or directory ``source`` to ``dest``: two paths of the same or of
     different backends (a memory tree to a host-directory backend, say); returns ``dest``.

@@ -329,12 +329,17 @@ def test_docs_support_matrix_is_generated_from_the_declarations() -> None:
     begin, end = "<!-- support-matrix: begin -->\n", "<!-- support-matrix: end -->"
     assert begin in docs and end in docs
     committed = docs.split(begin, 1)[1].split(end, 1)[0]
+    from .test_faults import TestFaultsNativeWithoutFaults as FaultsNative
+    from .test_faults import TestFaultsWithoutFaults as Faults
     from .test_overlay import TestOverlayBackend as Overlay
     from .test_overlay import TestOverlayNativeLower as OverlayNativeLower
     from .test_overlay import TestOverlayNativeUpper as OverlayNativeUpper
+    from .test_sandbox import TestSandboxMemory as Sandbox
+    from .test_sandbox import TestSandboxNative as SandboxNative
 
     generated = support_matrix([TestMemoryBackend, TestNativeBackend, *_adapter_contracts(),
-                                Overlay, OverlayNativeLower, OverlayNativeUpper])
+                                Overlay, OverlayNativeLower, OverlayNativeUpper, Sandbox,
+                                SandboxNative, Faults, FaultsNative])
     assert committed == generated, (
         "docs/backends.md is out of date; put this between the support-matrix markers:\n"
         + generated)

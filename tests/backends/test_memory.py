@@ -379,7 +379,11 @@ def test_package_exports() -> None:
         "errno_of", "FsspecBackend", "PyfsBackend",
         "OverlayFileSystem", "Change", "ChangeKind", "Baseline", "BaseEntry",
         "WriteBackReport", "WriteBackChange", "WriteBackConflict", "WriteBackError",
-        "archive_tree", "save_tree")
+        "archive_tree", "save_tree",
+        "SandboxFileSystem", "Quota", "Rate",
+        "Usage", "FaultyFileSystem", "Fault", "SubtreeLock", "LockRequest", "lock_request",
+        "host_request", "locking", "NAME_MAX", "PATH_MAX", "name_too_long", "BUILTIN",
+        "makedirs", "Progress", "temp_name")
     assert set(wasifs.backends.__all__) <= set(dir(wasifs.backends))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         wasifs.backends.nope  # noqa: B018

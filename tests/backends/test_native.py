@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import wasifs.backends.native as native_mod
-from wasifs.backends._protocol import Backend
+from wasifs.backends import Backend
 from wasifs.backends.native import (
     NativeDir,
     NativeFile,

@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from wasifs.backends import GROUP, MemoryFileSystem, NativeFileSystem, backend_names, open_backend
-from wasifs.backends._registry import BUILTIN
+from wasifs.backends import (
+    BUILTIN,
+    GROUP,
+    MemoryFileSystem,
+    NativeFileSystem,
+    backend_names,
+    open_backend,
+)
 from wasifs.toolchain import compile_c
 
 ROOT = Path(__file__).resolve().parents[2]

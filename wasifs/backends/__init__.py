@@ -14,11 +14,18 @@ filesystems, registered under the protocols ``"wasifs-memory"`` and ``"wasifs-na
 - :class:`FsspecBackend`: any fsspec filesystem (zip, tar, s3, local, memory, chained URLs)
   as a backend, the other way round (:mod:`wasifs.backends.fsspec`);
 - :class:`PyfsBackend`: any PyFilesystem2 ``FS`` object as a backend (the ``pyfs`` extra,
-  :mod:`wasifs.backends.pyfs`).
+  :mod:`wasifs.backends.pyfs`);
+- :class:`SandboxFileSystem`: any backend with limits: read-only, hidden paths,
+  :class:`Quota` (bytes, files, directories, descriptors, file size, path length, depth)
+  and :class:`Rate` (:mod:`wasifs.backends.sandbox`);
+- :class:`FaultyFileSystem`: any backend with injected failures (``EIO``, ``ENOSPC``, short
+  writes, failing closes), chosen or random and seeded, for tests
+  (:mod:`wasifs.backends.faults`).
 
 Backends by name: :func:`open_backend` opens ``"memory"``, ``"native:///dir"`` and every
 backend that a distribution registers under the ``wasifs.backends`` entry-point group
-(:func:`backend_names` lists them).
+(:func:`backend_names` lists them; :data:`BUILTIN` maps the built-in names to their openers).
+The protocol's bounds: :data:`NAME_MAX` and :data:`PATH_MAX` (Linux's), :func:`name_too_long`.
 
 The host side, written once for every backend (what :class:`wasifs.Path`, the fsspec facade
 and :mod:`wasifs.transfer` are made of):
@@ -28,11 +35,16 @@ and :mod:`wasifs.transfer` are made of):
 - :class:`BackendFileIO`: a binary file object over a backend file handle;
 - :func:`copy_tree` / :func:`copy_file` / :func:`remove_entry` / :func:`clear_dir`, and the
   data pump :func:`pump` with :func:`backend_reader` / :func:`backend_writer`: copying and
-  removing through the protocol (a :class:`Baseline` records what a copy put where);
+  removing through the protocol (a :class:`Baseline` records what a copy put where;
+  :data:`Progress` is the type of progress callbacks, :func:`temp_name` the name of an
+  entry being written); :func:`makedirs`: ``mkdir -p`` in one walk;
 - :func:`mirror_tree`: writing a tree back without ever losing data, with a
   :class:`WriteBackReport` of exactly what it did (:class:`WriteBackError` when not
   everything was applied); :func:`archive_tree` / :func:`save_tree`: a tree as a tar archive;
-- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths.
+- :func:`relabel` / :func:`errno_of`: an ``OSError`` naming full paths;
+- :class:`SubtreeLock`, :func:`lock_request` / :func:`host_request` and :func:`locking`:
+  advisory subtree locks between host users (:mod:`wasifs.backends._locks`, the core of
+  :func:`wasifs.lock`).
 
 The filesystem classes are imported on first use (PEP 562): importing this package never
 imports fsspec.
@@ -47,6 +59,7 @@ from ._copy import (
     CHUNK,
     BaseEntry,
     Baseline,
+    Progress,
     backend_reader,
     backend_writer,
     clear_dir,
@@ -55,9 +68,12 @@ from ._copy import (
     pump,
     remove_entry,
     set_times_where_supported,
+    temp_name,
 )
 from ._errors import errno_of, relabel
 from ._file import BackendFileIO
+from ._locks import LockRequest, SubtreeLock, host_request, locking
+from ._locks import request as lock_request
 from ._mirror import (
     WriteBackChange,
     WriteBackConflict,
@@ -67,17 +83,19 @@ from ._mirror import (
     mirror_tree,
     save_tree,
 )
-from ._protocol import Backend, DirEntry, Stat
-from ._registry import GROUP, backend_names, open_backend
-from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, resolve, walk_dirs
+from ._protocol import NAME_MAX, PATH_MAX, Backend, DirEntry, Stat, name_too_long
+from ._registry import BUILTIN, GROUP, backend_names, open_backend
+from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, makedirs, resolve, walk_dirs
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
+    from .faults import Fault, FaultyFileSystem
     from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
     from .native import NativeFileSystem
     from .overlay import Change, ChangeKind, OverlayFileSystem
     from .pyfs import PyfsBackend
+    from .sandbox import Quota, Rate, SandboxFileSystem, Usage
 
 __all__ = (
     "Backend",
@@ -121,6 +139,24 @@ __all__ = (
     "WriteBackError",
     "archive_tree",
     "save_tree",
+    "SandboxFileSystem",
+    "Quota",
+    "Rate",
+    "Usage",
+    "FaultyFileSystem",
+    "Fault",
+    "SubtreeLock",
+    "LockRequest",
+    "lock_request",
+    "host_request",
+    "locking",
+    "NAME_MAX",
+    "PATH_MAX",
+    "name_too_long",
+    "BUILTIN",
+    "makedirs",
+    "Progress",
+    "temp_name",
 )
 
 _LAZY = {
@@ -132,6 +168,12 @@ _LAZY = {
     "OverlayFileSystem": ".overlay",
     "Change": ".overlay",
     "ChangeKind": ".overlay",
+    "SandboxFileSystem": ".sandbox",
+    "Quota": ".sandbox",
+    "Rate": ".sandbox",
+    "Usage": ".sandbox",
+    "FaultyFileSystem": ".faults",
+    "Fault": ".faults",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
@@ -141,6 +183,8 @@ PROTOCOLS = {
     "wasifs-memory": "wasifs.backends.memory.MemoryFileSystem",
     "wasifs-native": "wasifs.backends.native.NativeFileSystem",
     "wasifs-overlay": "wasifs.backends.overlay.OverlayFileSystem",
+    "wasifs-sandbox": "wasifs.backends.sandbox.SandboxFileSystem",
+    "wasifs-faults": "wasifs.backends.faults.FaultyFileSystem",
 }
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from ._protocol import Backend
 
 __all__ = ("GROUP", "open_backend", "backend_names", "open_memory", "open_native",
-           "open_fsspec", "open_pyfs", "open_overlay")
+           "open_fsspec", "open_pyfs", "open_overlay", "open_sandbox", "open_faults")
 
 #: The entry-point group that names backends.
 GROUP = "wasifs.backends"
@@ -93,6 +93,25 @@ def open_overlay(location: str, **options: Any) -> Backend:
     return OverlayFileSystem(location, **options)
 
 
+def open_sandbox(location: str, **options: Any) -> Backend:
+    """``sandbox://INNER`` (also ``wasifs-sandbox://``): a
+    :class:`~wasifs.backends.SandboxFileSystem` over ``INNER`` (any URL or host directory
+    :func:`open_backend` takes; a bare ``sandbox`` is over a new memory backend), with the
+    options ``readonly=``, ``hide=``, ``quota=``, ``rate=``, ``cancel=``, ``sleep=``."""
+    from .sandbox import SandboxFileSystem
+
+    return SandboxFileSystem(location or "memory", **options)
+
+
+def open_faults(location: str, **options: Any) -> Backend:
+    """``faults://INNER`` (also ``wasifs-faults://``): a
+    :class:`~wasifs.backends.FaultyFileSystem` over ``INNER`` (a bare ``faults`` is over a
+    new memory backend), with the options ``rules=``, ``seed=``, ``rate=``, ``errors=``."""
+    from .faults import FaultyFileSystem
+
+    return FaultyFileSystem(location or "memory", **options)
+
+
 #: The built-in names, as pyproject.toml declares them (a test keeps the two equal).
 BUILTIN: dict[str, str] = {
     "memory": "wasifs.backends._registry:open_memory",
@@ -104,6 +123,10 @@ BUILTIN: dict[str, str] = {
     "pyfs": "wasifs.backends._registry:open_pyfs",
     "overlay": "wasifs.backends._registry:open_overlay",
     "wasifs-overlay": "wasifs.backends._registry:open_overlay",
+    "sandbox": "wasifs.backends._registry:open_sandbox",
+    "wasifs-sandbox": "wasifs.backends._registry:open_sandbox",
+    "faults": "wasifs.backends._registry:open_faults",
+    "wasifs-faults": "wasifs.backends._registry:open_faults",
 }
 _BUILTIN_OPENERS: dict[str, Callable[..., Backend]] = {
     "wasifs.backends._registry:open_memory": open_memory,
@@ -111,6 +134,8 @@ _BUILTIN_OPENERS: dict[str, Callable[..., Backend]] = {
     "wasifs.backends._registry:open_fsspec": open_fsspec,
     "wasifs.backends._registry:open_pyfs": open_pyfs,
     "wasifs.backends._registry:open_overlay": open_overlay,
+    "wasifs.backends._registry:open_sandbox": open_sandbox,
+    "wasifs.backends._registry:open_faults": open_faults,
 }
 
 

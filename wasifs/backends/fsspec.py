@@ -73,6 +73,7 @@ import fsspec  # type: ignore[import-untyped]
 from fsspec.archive import AbstractArchiveFileSystem  # type: ignore[import-untyped]
 from fsspec.implementations.local import LocalFileSystem  # type: ignore[import-untyped]
 
+from ._errors import errno_of
 from ._protocol import S_IFDIR, S_IFLNK, S_IFREG, DirEntry, Stat
 
 __all__ = ("FsspecBackend", "open_fsspec", "url_to_backend")
@@ -93,24 +94,19 @@ def _error(code: int, name: str | None = None) -> OSError:
     return OSError(code, os.strerror(code), name)
 
 
-_BY_CLASS: tuple[tuple[type[BaseException], int], ...] = (
-    (FileNotFoundError, errno.ENOENT),
-    (FileExistsError, errno.EEXIST),
-    (IsADirectoryError, errno.EISDIR),
-    (NotADirectoryError, errno.ENOTDIR),
-    (PermissionError, errno.EACCES),
-    (NotImplementedError, errno.EROFS),
-    (io.UnsupportedOperation, errno.EROFS),
-)
+#: What a storage that refuses to write raises (fsspec's read-only filesystems).
+_REFUSED = (NotImplementedError, io.UnsupportedOperation)
 
 
 def _storage_error(exc: BaseException, name: str) -> OSError:
     """The ``OSError`` (with an errno) for what the storage raised: its own errno when it has
-    one, else the one of its class (fsspec raises ``FileNotFoundError(path)``); a refused
-    write (``NotImplementedError``) is ``EROFS``; anything else ``EIO``."""
+    one, else the one of its class (fsspec raises ``FileNotFoundError(path)``: see
+    :func:`~wasifs.backends.errno_of`); a refused write (``NotImplementedError``) is
+    ``EROFS``; anything else ``EIO``."""
     code = getattr(exc, "errno", None)
     if not isinstance(code, int):
-        code = next((c for cls, c in _BY_CLASS if isinstance(exc, cls)), errno.EIO)
+        code = errno.EROFS if isinstance(exc, _REFUSED) else \
+            errno_of(exc) if isinstance(exc, OSError) else errno.EIO
     error = _error(code, name)
     error.__cause__ = exc
     return error

@@ -27,6 +27,7 @@ import errno
 import itertools
 import os
 import threading
+import weakref
 from stat import S_IFDIR, S_IFLNK, S_IFREG
 from time import time_ns as _now
 from typing import Any, cast
@@ -54,6 +55,33 @@ _DEVICES = itertools.count((0x77617369 << 32) + 1)
 
 _new_stat = tuple.__new__
 
+#: What one directory entry (a name, an inode, its bookkeeping) counts against
+#: ``max_bytes``: a name of at most 255 bytes, a dict slot and an inode object.
+ENTRY_BYTES = 512
+
+
+def _footprint(node: _Inode) -> int:
+    """The bytes a node counts against a byte cap: its entries (one per hard link of a file)
+    and its data (a file's stored bytes, holes excluded; a symlink's target)."""
+    t = type(node)
+    if t is _File:
+        data = node.data  # type: ignore[attr-defined]
+        stored = len(data) if type(data) is bytearray else \
+            sum([len(b) for b in data.blocks.values()])
+        return ENTRY_BYTES * (node.nlink if node.nlink > 1 else 1) + stored
+    if t is _Link:
+        return ENTRY_BYTES + cast(int, node.size)  # type: ignore[attr-defined]
+    return ENTRY_BYTES
+
+
+def _credit(ref: weakref.ref[MemoryFileSystem], key: int, cell: list[int]) -> None:
+    """A node of a capped filesystem is gone (no name, no handle): give its bytes back."""
+    fs = ref()
+    if fs is not None:
+        with fs._acct_lock:
+            fs._used -= cell[0]
+            fs._cells.pop(key, None)
+
 
 def _new_name(name: str) -> None:
     """Refuse a name a new entry may not have: more than NAME_MAX bytes (as a host would)."""
@@ -69,7 +97,7 @@ def _error(code: int, name: str | None = None) -> OSError:
 
 
 class _Inode:
-    __slots__ = ("ino", "mode", "nlink", "atime", "mtime", "ctime")
+    __slots__ = ("ino", "mode", "nlink", "atime", "mtime", "ctime", "__weakref__")
 
     ino: int
     mode: int
@@ -293,8 +321,11 @@ def _restore(cls: type[MemoryFileSystem], args: tuple[Any, ...], kwargs: dict[st
     fs = cls(*args, **kwargs)
     fs._root = root if isinstance(root, _Dir) else _unflatten(root)
     fs._last_ino = last_ino
+    cap = state.pop("max_bytes", None)
     for name, value in state.items():
         setattr(fs, name, value)
+    if cap is not None:
+        fs._enable_cap(cap)  # counts the restored tree
     return fs
 
 
@@ -310,6 +341,12 @@ class MemoryFileSystem(HandleFileSystem):
     beyond it; by default ext4's limit, 16 TiB less 4 KiB). Files are sparse: a hole (a
     write past the end, a truncate or an allocate that grows a file) costs no memory and
     reads as zeros. Running out of memory while storing data raises ``ENOSPC``.
+    ``max_bytes`` caps what the tree may hold, so that no guest makes the host allocate
+    without bound: stored file data (holes excluded), symlink targets and
+    :data:`ENTRY_BYTES` per directory entry (hard links included); a change that would
+    pass it fails with ``ENOSPC`` (a write that partly fits is short, as on a full disk),
+    and removing, truncating or overwriting gives the room back once the last name and the
+    last handle of a file are gone (:attr:`used_bytes` says how much is held).
     ``auto_mkdir`` is the fsspec option (see :class:`HandleFileSystem`).
 
     Pickling (and ``copy.deepcopy``) gives an independent snapshot of the tree.
@@ -322,8 +359,11 @@ class MemoryFileSystem(HandleFileSystem):
     #: host tools that read it whole still read every byte of its holes).
     max_file_size: int = (1 << 44) - 4096
 
+    #: the byte cap (None: none), see the class docstring
+    max_bytes: int | None = None
+
     def __init__(self, readonly: bool = False, *, umask: int = 0o022, auto_mkdir: bool = False,
-                 **storage_options: Any) -> None:
+                 max_bytes: int | None = None, **storage_options: Any) -> None:
         super().__init__(auto_mkdir=auto_mkdir, **storage_options)
         if not isinstance(umask, int) or isinstance(umask, bool) or not 0 <= umask <= 0o777:
             raise ValueError(f"umask must be an int in 0..0o777, got {umask!r}")
@@ -338,6 +378,157 @@ class MemoryFileSystem(HandleFileSystem):
         #: so that each is atomic with its checks (a rename's "not into its own subtree")
         #: against the same calls from other threads; reads and data transfers never take it
         self._lock = threading.Lock()
+        if max_bytes is not None:
+            self._enable_cap(max_bytes)
+
+    # --- the byte cap ----------------------------------------------------------------
+    def _enable_cap(self, max_bytes: int) -> None:
+        if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 0:
+            raise ValueError(f"max_bytes must be an int >= 0, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        #: bytes held by the tree and by open, unlinked files (see max_bytes)
+        self._used = 0
+        self._cells: dict[int, list[int]] = {}  # id(node) -> [its footprint as counted]
+        self._acct_lock = threading.RLock()
+        # The capped paths replace the plain ones on this instance only: a filesystem
+        # without a cap pays nothing for it.
+        for name in ("open_file", "pwrite", "append", "ftruncate", "allocate", "mkdir",
+                     "symlink", "link", "unlink", "rename"):
+            setattr(self, name, getattr(self, "_capped_" + name))
+        todo: list[_Inode] = [self._root]
+        while todo:  # what the tree holds already (an unpickled one)
+            node = todo.pop()
+            self._track(node)
+            if type(node) is _Dir:
+                todo.extend(n for n in node.children.values() if id(n) not in self._cells)
+
+    @property
+    def used_bytes(self) -> int:
+        """What counts against ``max_bytes`` now (0 without a cap)."""
+        return self._used if self.max_bytes is not None else 0
+
+    def _track(self, node: _Inode) -> None:
+        """Count ``node``'s footprint as it is now (first time: from nothing)."""
+        with self._acct_lock:
+            key = id(node)
+            cell = self._cells.get(key)
+            if cell is None:
+                cell = self._cells[key] = [0]
+                weakref.finalize(node, _credit, weakref.ref(self), key, cell)
+            now = _footprint(node)
+            self._used += now - cell[0]
+            cell[0] = now
+
+    def _room(self, need: int, name: str | None = None) -> None:
+        """ENOSPC unless ``need`` more bytes fit under the cap."""
+        if self._used + need > cast(int, self.max_bytes):
+            raise _error(errno.ENOSPC, name)
+
+    def _capped_open_file(self, dir: _Dir, name: str, *, read: bool, write: bool,
+                          create: bool = False, exclusive: bool = False, truncate: bool = False,
+                          mode: int = 0o666) -> _File:
+        with self._acct_lock:
+            if create and name not in dir.children:
+                self._room(ENTRY_BYTES, name)
+            node = MemoryFileSystem.open_file(self, dir, name, read=read, write=write,
+                                              create=create, exclusive=exclusive,
+                                              truncate=truncate, mode=mode)
+            self._track(node)
+            return node
+
+    def _capped_pwrite(self, file: _File, data: memoryview | bytes, offset: int) -> int:
+        with self._acct_lock:
+            d = file.data
+            n = len(data)
+            if type(d) is bytearray:
+                size = len(d)
+                grow = offset + n - size
+                if offset > size and grow >= BLOCK:  # becomes sparse: the data, not the hole
+                    grow = n
+            else:
+                grow = n  # at most: new blocks for all of it
+            room = cast(int, self.max_bytes) - self._used
+            if grow > room:
+                if type(d) is bytearray and offset <= len(d) and len(d) - offset + room > 0:
+                    data = memoryview(data)[:len(d) - offset + room]  # a short write
+                else:
+                    raise _error(errno.ENOSPC)
+            try:
+                return MemoryFileSystem.pwrite(self, file, data, offset)
+            finally:
+                self._track(file)
+
+    def _capped_append(self, file: _File, data: memoryview | bytes) -> tuple[int, int]:
+        with self._acct_lock:
+            room = cast(int, self.max_bytes) - self._used
+            if len(data) > room:
+                if room <= 0:
+                    raise _error(errno.ENOSPC)
+                data = memoryview(data)[:room]  # a short write
+            try:
+                return MemoryFileSystem.append(self, file, data)
+            finally:
+                self._track(file)
+
+    def _grow_need(self, file: _File, size: int) -> int:
+        d = file.data
+        if type(d) is bytearray and 0 < size - len(d) < BLOCK:
+            return size - len(d)  # zeros appended
+        return 0  # a hole
+
+    def _capped_ftruncate(self, file: _File, size: int) -> None:
+        with self._acct_lock:
+            if size > 0:
+                self._room(self._grow_need(file, size))
+            try:
+                MemoryFileSystem.ftruncate(self, file, size)
+            finally:
+                self._track(file)
+
+    def _capped_allocate(self, file: _File, offset: int, length: int) -> None:
+        with self._acct_lock:
+            if offset >= 0 and length > 0:
+                self._room(self._grow_need(file, offset + length))
+            try:
+                MemoryFileSystem.allocate(self, file, offset, length)
+            finally:
+                self._track(file)
+
+    def _capped_mkdir(self, dir: _Dir, name: str, mode: int = 0o777) -> None:
+        with self._acct_lock:
+            self._room(ENTRY_BYTES, name)
+            MemoryFileSystem.mkdir(self, dir, name, mode)
+            self._track(dir.children[name])
+
+    def _capped_symlink(self, target: str, dir: _Dir, name: str) -> None:
+        with self._acct_lock:
+            self._room(ENTRY_BYTES + len(target.encode("utf-8", "surrogateescape")), name)
+            MemoryFileSystem.symlink(self, target, dir, name)
+            self._track(dir.children[name])
+
+    def _capped_link(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
+        with self._acct_lock:
+            self._room(ENTRY_BYTES, dst)
+            MemoryFileSystem.link(self, src_dir, src, dst_dir, dst)
+            self._track(dst_dir.children[dst])
+
+    def _capped_unlink(self, dir: _Dir, name: str) -> None:
+        with self._acct_lock:
+            node = dir.children.get(name)
+            try:
+                MemoryFileSystem.unlink(self, dir, name)
+            finally:
+                if node is not None:
+                    self._track(node)  # one name fewer; the rest when the node goes
+
+    def _capped_rename(self, src_dir: _Dir, src: str, dst_dir: _Dir, dst: str) -> None:
+        with self._acct_lock:
+            old = dst_dir.children.get(dst)
+            try:
+                MemoryFileSystem.rename(self, src_dir, src, dst_dir, dst)
+            finally:
+                if old is not None:
+                    self._track(old)
 
     @property
     def _fs_token(self) -> str:
@@ -354,7 +545,7 @@ class MemoryFileSystem(HandleFileSystem):
 
     def __reduce__(self) -> tuple[Any, ...]:
         state = {name: self.__dict__[name]
-                 for name in ("readonly", "umask", "auto_mkdir", "max_file_size")
+                 for name in ("readonly", "umask", "auto_mkdir", "max_file_size", "max_bytes")
                  if name in self.__dict__}
         return (_restore, (type(self), self.storage_args, self.storage_options, state,
                            _flatten(self._root), self._last_ino))
@@ -463,7 +654,12 @@ class MemoryFileSystem(HandleFileSystem):
     def listdir(self, dir: _Dir) -> list[DirEntry]:
         """Entries in creation order (a rename onto an existing name keeps its place)."""
         dir.atime = _now()
-        return [DirEntry(name, node.ino, node.mode) for name, node in dir.children.items()]
+        lock = self._lock  # another thread may be changing the directory
+        lock.acquire()
+        try:
+            return [DirEntry(name, node.ino, node.mode) for name, node in dir.children.items()]
+        finally:
+            lock.release()
 
     def set_times(self, dir: _Dir, name: str, atime_ns: int | None,
                   mtime_ns: int | None) -> None:

@@ -19,6 +19,9 @@ library otherwise (``zlib``, ``crc32c``, ``hyperscan``); results are identical e
 An ``executor`` (``concurrent.futures`` or a ``dask.distributed.Client``) spreads the files
 over workers by bytes. See ``docs/cuda.md`` for the algorithms and when the GPU pays off.
 
+``add_parsers(subparsers)`` adds the ``wasifs checksum`` and ``wasifs scan`` commands to an
+argparse parser (the ``wasifs`` command line uses it).
+
 Importing this module imports neither numba nor numpy (nor the rest of wasifs.cuda: the
 names load on first use, PEP 562); numba and numpy load on the first call that needs them
 (the CUDA path, the numba CPU scanner).
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._api import ALGORITHMS, Match, Resident, available, checksum, load, scan
+    from ._cli import add_parsers
     from ._cpu import MissingDependencyError
     from ._source import FileChangedError
 
@@ -44,6 +48,7 @@ __all__ = (
     "FileChangedError",
     "MissingDependencyError",
     "ALGORITHMS",
+    "add_parsers",
 )
 
 _LAZY = {
@@ -56,6 +61,7 @@ _LAZY = {
     "ALGORITHMS": "._api",
     "FileChangedError": "._source",
     "MissingDependencyError": "._cpu",
+    "add_parsers": "._cli",
 }
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 
-from ..backends._protocol import Backend
+from ..backends import Backend
 from ..path import Path
 
 __all__ = ("FileInfo", "Source", "BackendSource", "FsspecSource", "make_source",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from ..backends._protocol import Backend
+from ..backends import Backend
 from ._rights import MountRights
 from ._table import Preopen
 

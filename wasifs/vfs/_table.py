@@ -6,7 +6,7 @@ import heapq
 from typing import Any
 
 from ..abi import Errno
-from ..backends._protocol import Backend
+from ..backends import Backend, errno_of
 from ..errors import WasiError
 from ..stdio import Sink, Source
 from ._rights import MountRights
@@ -54,7 +54,7 @@ class Preopen:
         try:
             handle = backend.root()
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot open the root of {backend!r}: {exc}") from exc
+            raise OSError(errno_of(exc), f"cannot open the root of {backend!r}: {exc}") from exc
         walked = ""
         for name in self.subdir.split("/") if self.subdir else ():
             walked = f"{walked}/{name}" if walked else name
@@ -62,7 +62,7 @@ class Preopen:
                 child = backend.opendir(handle, name)
             except OSError as exc:
                 backend.close(handle)
-                raise OSError(exc.errno, f"cannot open the preopen directory {walked!r} of "
+                raise OSError(errno_of(exc), f"cannot open the preopen directory {walked!r} of "
                                          f"{backend!r} for {self.guest_path!r}: "
                                          f"{exc.strerror or exc}", walked) from exc
             backend.close(handle)

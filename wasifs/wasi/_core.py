@@ -45,15 +45,26 @@ from ..abi import (
     Oflags,
     Rights,
 )
-from ..backends._protocol import Backend, Stat
+from ..backends import NAME_MAX as _NAME_MAX
+from ..backends import PATH_MAX as _PATH_MAX
+from ..backends import Backend, Stat
 from ..errors import ProcExit, WasiError, errno_from_exception
 from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
-from ..vfs._resolve import NAME_MAX as _NAME_MAX
-from ..vfs._resolve import PATH_MAX as _PATH_MAX
-from ..vfs._resolve import Resolved, close_all, resolve
-from ..vfs._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING
-from ..vfs._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
+from ..vfs import (
+    DirRef,
+    FdTable,
+    OpenDir,
+    PREOPEN_RIGHTS_BASE,
+    PREOPEN_RIGHTS_INHERITING,
+    OpenFile,
+    Preopen,
+    Resolved,
+    StdioFile,
+    close_all,
+    resolve,
+    shares_namespace,
+)
 from ._memory import GuestMemory, ViewMemory
 
 __all__ = ("WasiCore", "PREOPEN_RIGHTS_BASE", "PREOPEN_RIGHTS_INHERITING")
@@ -565,19 +576,14 @@ class WasiCore:
                     n = _RW_MAX
                 if d.offset + n > _I64_MAX:
                     self._span(d.offset, n)
-                got = d.pread(d.handle, mem.into[buf : buf + n], d.offset)
+                try:
+                    got = d.pread(d.handle, mem.into[buf : buf + n], d.offset)
+                except OSError as exc:
+                    raise WasiError(errno_from_exception(exc)) from exc
                 d.offset += got
             else:
-                got = 0
-                offset = d.offset
-                iovs = self._iovecs(iovs_ptr, iovs_len)
-                self._span(offset, sum([n for _, n in iovs]))
-                for buf, n in iovs:
-                    k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
-                    got += k
-                    if k < n:
-                        break
-                d.offset = offset + got
+                got = self._preadv(d, iovs_ptr, iovs_len, d.offset)
+                d.offset += got
             try:
                 mem.pack[U32_STRUCT](nread_ptr, got)
             except struct.error:
@@ -590,9 +596,14 @@ class WasiCore:
             for buf, n in self._iovecs(iovs_ptr, iovs_len):
                 if n == 0:
                     continue
-                if self.cancel is not None:  # wait where a cancelled run can stop
-                    self.cancel.wait_ready(d.source)
-                data = d.source.read(min(n, _PIECE))  # a short read, as from a pipe
+                try:
+                    if self.cancel is not None:  # wait where a cancelled run can stop
+                        self.cancel.wait_ready(d.source)
+                    data = d.source.read(min(n, _PIECE))  # a short read, as from a pipe
+                except OSError as exc:  # the host's stream failed: an I/O error
+                    if self.cancel is not None and self.cancel.cancelled:
+                        raise  # the run stops (its reason may be an OSError: TimeoutError)
+                    raise WasiError(errno_from_exception(exc)) from exc
                 mem.data[buf : buf + len(data)] = data
                 got = len(data)
                 break
@@ -623,16 +634,12 @@ class WasiCore:
                 n = _RW_MAX
             if offset + n > _I64_MAX:
                 self._span(offset, n)
-            got = d.pread(d.handle, mem.into[buf : buf + n], offset)
+            try:
+                got = d.pread(d.handle, mem.into[buf : buf + n], offset)
+            except OSError as exc:
+                raise WasiError(errno_from_exception(exc)) from exc
         else:
-            got = 0
-            iovs = self._iovecs(iovs_ptr, iovs_len)
-            self._span(offset, sum([n for _, n in iovs]))
-            for buf, n in iovs:
-                k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
-                got += k
-                if k < n:
-                    break
+            got = self._preadv(d, iovs_ptr, iovs_len, offset)
         try:
             mem.pack[U32_STRUCT](nread_ptr, got)
         except struct.error:
@@ -690,6 +697,25 @@ class WasiCore:
             self._pack(U32_STRUCT, nwritten_ptr, wrote)
             return _SUCCESS
         return _BADF
+
+    def _preadv(self, d: OpenFile, iovs_ptr: int, iovs_len: int, offset: int) -> int:
+        """Read into ``iovs`` from ``offset`` until a short read; returns the count (what
+        was read before a failure, or the failure's errno when nothing was)."""
+        mem = self.memory
+        got = 0
+        iovs = self._iovecs(iovs_ptr, iovs_len)
+        self._span(offset, sum([n for _, n in iovs]))
+        try:
+            for buf, n in iovs:
+                k = d.pread(d.handle, mem.into[buf : buf + n], offset + got)
+                got += k
+                if k < n:
+                    break
+        except OSError as exc:
+            if got:
+                return got
+            raise WasiError(errno_from_exception(exc)) from exc
+        return got
 
     def _pwritev(self, d: OpenFile, iovs_ptr: int, iovs_len: int, offset: int) -> int:
         mem = self.memory
@@ -781,7 +807,10 @@ class WasiCore:
         return _SUCCESS
 
     def fd_renumber(self, fd: int, to: int) -> int:
-        self.table.renumber(fd, to)
+        try:
+            self.table.renumber(fd, to)
+        except OSError:
+            pass  # closing what `to` held failed: not reported, as by dup2 and wasmtime
         return _SUCCESS
 
     def fd_advise(self, fd: int, offset: int, len: int, advice: int) -> int:
@@ -1244,7 +1273,10 @@ class WasiCore:
         try:
             newfd = self.table.add(new)
         except WasiError:
-            new.close()
+            try:
+                new.close()
+            except OSError:
+                pass  # the guest never saw it: EMFILE is the answer
             raise
         self.memory.pack[U32_STRUCT](fd_ptr, newfd)
         return _SUCCESS
@@ -1451,7 +1483,11 @@ class WasiCore:
         while True:
             # A ready descriptor wins over any clock (the clocks' events are not reported).
             for u, sfd, tag in fd_subs:
-                ev = self._poll_fd(sfd, tag)
+                try:
+                    ev = self._poll_fd(sfd, tag)
+                except OSError as exc:  # its file or stream failed: the event says so
+                    events.append((u, errno_from_exception(exc), tag, 0, 0))
+                    continue
                 if ev is not None:
                     events.append((u, 0, tag, ev[0], ev[1]))
             if events:
