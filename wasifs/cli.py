@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import shutil
 import sys
 import time
@@ -34,7 +33,7 @@ from .config import (
     GUEST_EXIT_LIMIT,
 )
 
-__all__ = ("EXIT_STATUSES", "Quota", "build_parser", "main", "parse_quota", "parse_size")
+__all__ = ("EXIT_STATUSES", "build_parser", "main", "parse_quota", "parse_size")
 
 #: wasifs's own exit statuses (a guest exits with 0-125): status -> meaning.
 EXIT_STATUSES: dict[int, str] = {
@@ -103,47 +102,24 @@ def _overlay_spec(spec: str) -> tuple[str, str]:
     return guest, lower
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
-_SCALE = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
 def parse_size(text: str) -> int:
-    """A number of bytes with an optional binary suffix (``K``, ``M``, ``G``, ``T``; ``B``
-    or ``iB`` may follow): ``"64M"`` is 67,108,864. ``ValueError`` otherwise."""
-    m = _SIZE.fullmatch(text.strip())
-    if m is None:
-        raise ValueError(f"not a size: {text!r} (a number of bytes, optionally with K, M, G "
-                         "or T: 64M is 67,108,864)")
-    whole, _, frac = m.group(1).partition(".")
-    scale = _SCALE[m.group(2).upper()]
-    value = int(whole) * scale + (int(frac) * scale) // (10 ** len(frac)) if frac else \
-        int(whole) * scale
-    return value
+    """``--max-memory`` and ``--quota bytes=``: a number of bytes with an optional binary
+    suffix (``K``, ``M``, ``G``, ``T``: ``64M`` is 67,108,864). ``ValueError`` otherwise."""
+    from .backends.sandbox import parse_size as size
+
+    return size(text)
 
 
-class Quota(NamedTuple):
-    """``--quota``: limits on what the guest may store in each mount (None: no limit)."""
+def parse_quota(text: str) -> Any:
+    """``--quota``: a :class:`wasifs.backends.Quota` from ``bytes=SIZE,files=N,fds=N`` (and
+    the quota's other fields: ``dirs``, ``file_size``, ``path_length``, ``depth``,
+    ``full=EDQUOT``), any of them, in any order."""
+    from .backends.sandbox import Quota
 
-    bytes: int | None = None
-    files: int | None = None
-    fds: int | None = None
-
-
-def parse_quota(text: str) -> Quota:
-    """``bytes=SIZE,files=N,fds=N`` (any of them, in any order) as a :class:`Quota`."""
-    values: dict[str, int] = {}
-    for item in text.split(","):
-        key, sep, value = item.strip().partition("=")
-        key = key.strip()
-        if not sep or key not in Quota._fields:
-            raise ValueError(f"--quota takes bytes=SIZE,files=N,fds=N, got {item.strip()!r}")
-        if key in values:
-            raise ValueError(f"--quota gives {key} twice")
-        try:
-            values[key] = parse_size(value) if key == "bytes" else _count(value)
-        except ValueError as exc:
-            raise ValueError(f"--quota {key}: {exc}") from None
-    return Quota(**values)
+    quota = Quota.parse(text)
+    if quota == Quota():
+        raise ValueError(f"no limit given in {text!r} (bytes=SIZE,files=N,fds=N)")
+    return quota
 
 
 def _count(text: str) -> int:
@@ -239,8 +215,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     limits.add_argument("--quota", type=_arg(parse_quota, "--quota"),
                         metavar="bytes=SIZE,files=N,fds=N",
                         help="limit what the guest may store in every mount (bytes stored, "
-                             "files and directories, open descriptors): ENOSPC, EDQUOT, "
-                             "EMFILE beyond (the sandbox backend)")
+                             "files, open descriptors; also dirs=N, file_size=SIZE, "
+                             "path_length=N, depth=N, full=EDQUOT): ENOSPC (or EDQUOT), "
+                             "EMFILE, EFBIG, ENAMETOOLONG beyond; what a mount holds already "
+                             "counts (the sandbox backend, one per backend)")
     limits.add_argument("--hide", action="append", default=[], metavar="GLOB",
                         help="make paths matching GLOB invisible in every mount (the sandbox "
                              "backend); may be given several times")
@@ -361,8 +339,8 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
     if ns.quota is not None or ns.hide:
         try:
             mounts = _sandboxed_mounts(mounts, ns.quota, ns.hide)
-        except _NeedsSandbox as exc:
-            return _fail(EXIT_USAGE, str(exc))
+        except (OSError, TypeError, ValueError) as exc:
+            return _fail(EXIT_USAGE, f"--quota/--hide: {exc}")
     from .observe import JsonLinesSink, Metrics
 
     audit: JsonLinesSink | None = None
@@ -399,35 +377,41 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
             print(metrics.summary(), file=sys.stderr)
     status = _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
     if ns.export_changes is not None:
-        exported = _export_changes(result.mounts, ns.export_changes)
+        exported = _export_changes(_unwrapped(result.mounts), ns.export_changes)
         status = status or exported
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
     return status
 
 
-class _NeedsSandbox(Exception):
-    pass
-
-
-def _sandboxed_mounts(mounts: dict[str, Any], quota: Quota | None, hide: list[str]
+def _sandboxed_mounts(mounts: dict[str, Any], quota: Any, hide: list[str]
                       ) -> dict[str, Any]:
-    """Every mount wrapped in the sandbox backend with ``quota`` and the ``hide`` globs.
+    """Every mount's backend wrapped in the sandbox backend with ``quota`` and the ``hide``
+    globs: each distinct backend once (the ``--dir`` folders of one ``--backend memory``
+    filesystem share one wrapper, and so one quota, so that renames between them keep
+    working); each ``Mount``'s ``readonly``, ``subdir`` and ``rights`` are kept."""
+    from dataclasses import replace
 
-    The sandbox wrapper (``wasifs.backends.sandbox``) comes with its own branch; until it is
-    wired here, ``--quota`` and ``--hide`` are refused with a usage error rather than run
-    without the limits asked for. Wiring it: wrap each distinct backend once (the mounts of
-    one ``--backend memory`` filesystem share it: renames between them must keep working),
-    keep each ``Mount``'s ``readonly`` and ``subdir``, and give the wrapper ``quota.bytes``,
-    ``quota.files``, ``quota.fds`` and ``hide``."""
-    import importlib.util
+    from .api import Mount
+    from .backends import SandboxFileSystem
 
-    if importlib.util.find_spec(".backends.sandbox", __package__) is None:
-        what = " and ".join(o for o, on in (("--quota", quota is not None),
-                                            ("--hide", bool(hide))) if on)
-        raise _NeedsSandbox(f"{what} need(s) the sandbox backend (wasifs.backends.sandbox), "
-                            "which this wasifs does not have")
-    raise _NeedsSandbox("--quota and --hide are not wired to the sandbox backend yet")
+    wrapped: dict[int, SandboxFileSystem] = {}
+    out: dict[str, Any] = {}
+    for guest, mount in mounts.items():
+        inner = mount.source
+        box = wrapped.get(id(inner))
+        if box is None:
+            box = wrapped[id(inner)] = SandboxFileSystem(inner, quota=quota, hide=hide)
+        out[guest] = replace(mount, source=box) if isinstance(mount, Mount) else box
+    return out
+
+
+def _unwrapped(mounts: Any) -> dict[str, Any]:
+    """``mounts`` with each sandbox replaced by the backend it wraps."""
+    from .backends import SandboxFileSystem
+
+    return {guest: backend.inner if isinstance(backend, SandboxFileSystem) else backend
+            for guest, backend in mounts.items()}
 
 
 def _one_line(text: str) -> str:

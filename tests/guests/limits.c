@@ -7,12 +7,20 @@
  *                      and "malloc failed", exit 0
  *   alloc-abort KIB    the same, then abort() (a trap) when malloc fails
  *   grow PAGES         memory.grow by PAGES pages: print what it returned (-1 when refused)
+ *   fill FILE KIB      write KIB KiB to FILE, 1 KiB at a time: print "wrote <bytes>" and, when
+ *                      a write fails or is short, "error <errno name>"
+ *   create DIR N       create N empty files DIR/c<i>: print "created <count>" and the error
+ *   ls DIR             print the names in DIR (sorted by the guest: one per line)
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
 #include <unistd.h>
+
+static char *volatile keep;
 
 static void ready(void) {
     puts("ready");
@@ -53,6 +61,7 @@ int main(int argc, char **argv) {
             char *p = malloc(step);
             if (!p) break;
             memset(p, 1, step);
+            keep = p;  /* escapes: the compiler may not elide the allocation */
             total += step;
         }
         printf("allocated %zu KiB\nmalloc failed\n", total / 1024);
@@ -60,6 +69,41 @@ int main(int argc, char **argv) {
         if (!strcmp(cmd, "alloc-abort")) abort();
     } else if (!strcmp(cmd, "grow") && argc > 2) {
         printf("%d\n", (int)__builtin_wasm_memory_grow(0, (unsigned long)atol(argv[2])));
+    } else if (!strcmp(cmd, "fill") && argc > 3) {
+        FILE *f = fopen(argv[2], "w");
+        if (!f) { printf("wrote 0\nerror %s\n", strerror(errno)); return 0; }
+        setvbuf(f, NULL, _IONBF, 0);
+        char block[1024];
+        memset(block, 'x', sizeof block);
+        long want = atol(argv[3]), total = 0;
+        int err = 0;
+        for (long i = 0; i < want; i++) {
+            size_t n = fwrite(block, 1, sizeof block, f);
+            total += (long)n;
+            if (n < sizeof block) { err = errno ? errno : ENOSPC; break; }
+        }
+        printf("wrote %ld\n", total);
+        if (err) printf("error %s\n", strerror(err));
+        fclose(f);
+    } else if (!strcmp(cmd, "create") && argc > 3) {
+        int n = atoi(argv[3]), made = 0, err = 0;
+        char path[512];
+        for (; made < n; made++) {
+            snprintf(path, sizeof path, "%s/c%d", argv[2], made);
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+            if (fd < 0) { err = errno; break; }
+            close(fd);
+        }
+        printf("created %d\n", made);
+        if (err) printf("error %s\n", strerror(err));
+    } else if (!strcmp(cmd, "ls") && argc > 2) {
+        struct dirent **names;
+        int n = scandir(argv[2], &names, NULL, alphasort);
+        if (n < 0) { printf("error %s\n", strerror(errno)); return 0; }
+        for (int i = 0; i < n; i++) {
+            if (strcmp(names[i]->d_name, ".") && strcmp(names[i]->d_name, ".."))
+                puts(names[i]->d_name);
+        }
     } else {
         return 64;
     }
