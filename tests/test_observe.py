@@ -170,3 +170,20 @@ def test_bad_audit_or_metrics_are_refused(tool: bytes, options: dict[str, object
                                           match: str) -> None:
     with pytest.raises(TypeError, match=match):
         wasifs.run(tool, args=["tool", "args"], **options)  # type: ignore[arg-type]
+
+
+def test_an_event_as_a_json_line_is_its_dict() -> None:
+    event = AuditEvent(time=1764495417.1234567, syscall="path_rename", fd=3,
+                       path='/d/"odd"\n\\é\x01', mount="/d", errno=0, bytes=None,
+                       new_path="/d/ü", target=None, duration_ns=12345, error=None)
+    assert json.loads(event.to_json()) == event.as_dict()
+    failed = AuditEvent(time=1.0, syscall="fd_read", fd=0, path=None, mount=None, errno=None,
+                        error="KeyboardInterrupt")
+    assert json.loads(failed.to_json()) == failed.as_dict()
+
+
+def test_an_audit_alone_wraps_only_filesystem_calls() -> None:
+    host = _host(mounts={"/d": wasifs.MemoryFileSystem()}, audit=lambda event: None)
+    wrapped = {name for name in SYSCALLS if name in vars(host.core)}
+    assert wrapped == {name for name in SYSCALLS if name.startswith(("fd_", "path_"))}
+    host.close()

@@ -56,6 +56,9 @@ _BOUNDS_NS: Final = tuple(round(b * 1e9) for b in LATENCY_BUCKETS)
 _PATH_MAX: Final = 4096
 _ERRNO_NAMES: Final = {int(e): e.name.lower() for e in Errno}
 _EIO: Final = int(Errno.IO)
+#: A str as a JSON string (the C encoder ``json.dumps`` uses, non-ASCII kept as it is).
+_json_str: Final[Callable[[str], str]] = getattr(json.encoder, "c_encode_basestring", None) \
+    or json.encoder.encode_basestring
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +115,30 @@ class AuditEvent:
         out["duration_us"] = round(self.duration_ns / 1000, 3)
         return out
 
+    def to_json(self) -> str:
+        """:meth:`as_dict` as one line of JSON (what :class:`JsonLinesSink` writes), built
+        directly: the same text as ``json.dumps(self.as_dict(), ensure_ascii=False)`` but
+        for how the two floats are spelled."""
+        out = [f'{{"time": {self.time:.6f}, "syscall": "{self.syscall}"']
+        if self.fd is not None:
+            out.append(f', "fd": {self.fd}')
+        if self.path is not None:
+            out.append(f', "path": {_json_str(self.path)}')
+        if self.mount is not None:
+            out.append(f', "mount": {_json_str(self.mount)}')
+        if self.errno is not None:
+            out.append(f', "errno": {self.errno}, "result": "{self.errno_name}"')
+        if self.bytes is not None:
+            out.append(f', "bytes": {self.bytes}')
+        if self.new_path is not None:
+            out.append(f', "new_path": {_json_str(self.new_path)}')
+        if self.target is not None:
+            out.append(f', "target": {_json_str(self.target)}')
+        if self.error is not None:
+            out.append(f', "error": {_json_str(self.error)}')
+        out.append(f', "duration_us": {self.duration_ns / 1000:.3f}}}')
+        return "".join(out)
+
     def __str__(self) -> str:
         parts = [self.syscall]
         if self.fd is not None:
@@ -166,7 +193,7 @@ class JsonLinesSink:
         self.count = 0
 
     def __call__(self, event: AuditEvent) -> None:
-        line = json.dumps(event.as_dict(), ensure_ascii=False) + "\n"
+        line = event.to_json() + "\n"
         with self._lock:
             self._file.write(line)
             self.count += 1
@@ -560,6 +587,8 @@ def instrument(core: Any, *, audit: AuditSink | None = None,
         return
     state = _Instrumented(core, audit, metrics)
     for name in SYSCALLS:
+        if metrics is None and not _is_filesystem_call(name):
+            continue  # an audit without metrics records filesystem calls only
         method = getattr(core, name, None)
         if callable(method):
             setattr(core, name, state.wrap(name, method))
