@@ -45,7 +45,7 @@ if __package__ in (None, ""):  # run as a script: benchmarks/ is importable from
 from .guests import Guest, build_guest
 from .runners import parse_output, pick_tmp_root
 from .runtimes import GENEROUS_QUOTA, RunOutput, WasmtimeRuntime
-from .workloads import WORKLOADS, Workload, fmt
+from .workloads import WORKLOADS, Metric, Workload, fmt
 
 COLUMNS = ("wasmtime", "off", "metrics", "audit", "audit+metrics", "sandbox")
 
@@ -156,16 +156,18 @@ def render(workload: Workload, values: dict[str, dict[str, list[float]]]) -> str
         med = {c: statistics.median(per[c]) for c in COLUMNS if per.get(c)}
         row = [metric.label, metric.unit, *(fmt(med[c]) if c in med else "—" for c in COLUMNS)]
 
-        def speed(a: str, b: str) -> str:
-            if a not in med or b not in med:
-                return "—"
-            ratio = med[a] / med[b] if metric.higher_is_better else med[b] / med[a]
-            return f"{ratio:.2f}"
-
-        row += [speed(c, "off") for c in COLUMNS[2:]]
-        row += [speed("off", "wasmtime"), *(speed(c, "wasmtime") for c in COLUMNS[2:])]
+        row += [_speed(metric, med, c, "off") for c in COLUMNS[2:]]
+        row += [_speed(metric, med, c, "wasmtime") for c in COLUMNS[1:]]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def _speed(metric: Metric, med: dict[str, float], a: str, b: str) -> str:
+    """How fast column ``a`` is relative to ``b`` (>1: faster)."""
+    if a not in med or b not in med:
+        return "—"
+    ratio = med[a] / med[b] if metric.higher_is_better else med[b] / med[a]
+    return f"{ratio:.2f}"
 
 
 if __name__ == "__main__":

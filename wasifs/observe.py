@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Any, Final, cast
 
 from .abi import SYSCALL_PARAMS, SYSCALLS, Errno
 
@@ -61,9 +61,10 @@ _json_str: Final[Callable[[str], str]] = getattr(json.encoder, "c_encode_basestr
     or json.encoder.encode_basestring
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AuditEvent:
-    """One filesystem call of a guest."""
+    """One filesystem call of a guest (made for each call: a plain slotted class, which is
+    cheaper to build than a frozen one)."""
 
     #: when the call started (seconds since the epoch)
     time: float
@@ -188,7 +189,7 @@ class JsonLinesSink:
         elif isinstance(target, io.TextIOBase) or not _is_binary(target):
             self._file = target  # type: ignore[assignment]
         else:
-            self._file = io.TextIOWrapper(target, encoding="utf-8",  # type: ignore[arg-type]
+            self._file = io.TextIOWrapper(cast(Any, target), encoding="utf-8",
                                           write_through=True)
         self.count = 0
 
@@ -444,7 +445,10 @@ class _Instrumented:
         self.core = core
         self.audit = audit
         self.metrics = metrics
-        self.key, self.table = metrics._open_table() if metrics is not None else (0, None)
+        self.key = 0
+        self.table: dict[str, list[int]] | None = None
+        if metrics is not None:
+            self.key, self.table = metrics._open_table()
         self.paths: dict[int, tuple[str | None, str | None]] = {}
         for fd, d in enumerate(getattr(core, "fds", ())):
             preopen = getattr(d, "preopen", None)

@@ -7,8 +7,8 @@ from ._mounts import (
     normalize_mount_point,
     parse_mount_option,
 )
-from ._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING, MountRights
 from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve
+from ._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING, MountRights
 from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
 __all__ = (

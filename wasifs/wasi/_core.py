@@ -52,11 +52,11 @@ from ..errors import ProcExit, WasiError, errno_from_exception
 from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs import (
+    PREOPEN_RIGHTS_BASE,
+    PREOPEN_RIGHTS_INHERITING,
     DirRef,
     FdTable,
     OpenDir,
-    PREOPEN_RIGHTS_BASE,
-    PREOPEN_RIGHTS_INHERITING,
     OpenFile,
     Preopen,
     Resolved,
