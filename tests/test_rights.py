@@ -20,10 +20,10 @@ GUEST = Path(__file__).parent / "guests" / "rights.c"
 NOTCAPABLE = 76
 ALL_OPS = ["stat", "read", "readdir", "readlink", "read-below", "write", "append",
            "truncate-open", "ftruncate", "create", "mkdir", "symlink", "link", "utimens",
-           "rename", "unlink", "write-below", "create-below", "mkdir-below", "symlink-below",
+           "rename", "unlink", "write-below", "truncate-below", "create-below", "mkdir-below", "symlink-below",
            "unlink-below", "rmdir", "drop", "write-after-drop", "regain"]
-_WRITES = {"write", "append", "truncate-open", "ftruncate", "write-below", "create",
-           "create-below"}
+_WRITES = {"write", "append", "truncate-open", "ftruncate", "write-below", "truncate-below",
+           "create", "create-below"}
 _CREATES = {"create", "mkdir", "symlink", "link", "rename", "create-below", "mkdir-below",
             "symlink-below"}
 _DELETES = {"rename", "unlink", "unlink-below", "rmdir"}
@@ -114,7 +114,7 @@ def test_no_rights_given_is_what_wasmtime_does(rights_guest: bytes, tmp_path: Pa
     assert tree_of(explicit) == tree_of(ours)
     wasmtime_out = _under_wasmtime(rights_guest, theirs, tmp_path / "stdout")
     ignore = {"drop", "write-after-drop", "regain", "write", "append", "ftruncate",
-              "write-below"}
+              "write-below", "truncate-below"}
     mine = {k: v for k, v in outcomes(result.stdout).items() if k not in ignore}
     assert mine == {k: v for k, v in outcomes(wasmtime_out).items() if k not in ignore}
     # the same names, types and symlinks (contents differ by the writes wasmtime refuses)

@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
     report("unlink", unlink(at("l")) == 0);
     /* changing, below a directory opened from it (inherited rights) */
     try_write("write-below", sub, "e", O_WRONLY);
+    try_write("truncate-below", sub, "e", O_WRONLY | O_TRUNC);
     try_write("create-below", sub, "new", O_WRONLY | O_CREAT | O_EXCL);
     report("mkdir-below", mkdirat(sub, "x", 0755) == 0);
     report("symlink-below", symlinkat("e", sub, "sl") == 0);

@@ -139,12 +139,12 @@ class OpenDir:
 
     __slots__ = (
         "ref", "backend", "fdflags", "rights_base", "rights_inheriting", "readonly",
-        "preopen", "entries",
+        "preopen", "entries", "ceiling",
     )
 
     def __init__(
         self, ref: DirRef, *, rights_base: int, rights_inheriting: int, readonly: bool,
-        preopen: str | None = None,
+        preopen: str | None = None, ceiling: int | None = None,
     ) -> None:
         self.ref = ref
         self.backend = ref.backend
@@ -153,6 +153,10 @@ class OpenDir:
         self.rights_inheriting = rights_inheriting
         self.readonly = readonly
         self.preopen = preopen
+        #: the inheriting rights the host gave the mount this directory is in
+        #: (``Mount(rights=...)``), passed on to directories opened beneath it; None: the
+        #: default rights, which the guest alone may reduce
+        self.ceiling = ceiling
         #: snapshot of the listing taken at cookie 0; later cookies index into it
         self.entries: list[tuple[bytes, int, int]] | None = None
 

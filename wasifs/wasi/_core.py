@@ -278,7 +278,8 @@ class WasiCore:
         d = OpenDir(DirRef(p.backend, handle),
                     rights_base=PREOPEN_RIGHTS_BASE if rights is None else rights.base,
                     rights_inheriting=PREOPEN_RIGHTS_INHERITING if rights is None
-                    else rights.inheriting, readonly=p.readonly, preopen=p.guest_path)
+                    else rights.inheriting, readonly=p.readonly, preopen=p.guest_path,
+                    ceiling=None if rights is None else rights.inheriting)
         return self.table.add(d)
 
     def close(self) -> None:
@@ -1181,12 +1182,13 @@ class WasiCore:
         excl = bool(oflags & _OFL_EXCL)
         trunc = bool(oflags & _OFL_TRUNC)
         want_dir = bool(oflags & _OFL_DIRECTORY)
+        read = bool(fs_rights_base & _RIG_FD_READ)
+        write = bool(fs_rights_base & _RIG_FD_WRITE)
         inh = d.rights_inheriting
-        if (trunc or fs_rights_base & _RIG_FD_WRITE) and not inh & _RIG_FD_WRITE:
-            return _NOTCAPABLE  # writing (or truncating) beneath a directory that may not
-        # the file is opened for what its descriptor may do (no write handle without the right)
-        read = bool(fs_rights_base & inh & _RIG_FD_READ)
-        write = bool(fs_rights_base & inh & _RIG_FD_WRITE)
+        if d.ceiling is not None and not d.ceiling & _RIG_FD_WRITE:
+            if trunc:  # a mount the host gave no write right: no truncation, no write handle
+                return _NOTCAPABLE
+            write = False
         new: OpenFile | OpenDir
         if not want_dir and not d.readonly:
             # Optimistic: open the final name directly (the backend never follows a symlink
@@ -1224,7 +1226,7 @@ class WasiCore:
                     ref.count += 1
                 new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
                               rights_inheriting=fs_rights_inheriting & inh,
-                              readonly=d.readonly)
+                              readonly=d.readonly, ceiling=d.ceiling)
             else:
                 st = self._lstat(backend, r)
                 if st is None:
@@ -1247,7 +1249,7 @@ class WasiCore:
                     ref = DirRef(backend, backend.opendir(r.dir, r.name))
                     new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
                                   rights_inheriting=fs_rights_inheriting & inh,
-                                  readonly=d.readonly)
+                                  readonly=d.readonly, ceiling=d.ceiling)
                 elif _stat.S_ISLNK(st.mode):
                     if creat and excl:
                         return _ERR_EXIST
