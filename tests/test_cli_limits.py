@@ -140,6 +140,14 @@ def test_quota_files_and_edquot_on_a_host_dir(limits: Path, tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c0", "c1", "c2", "old"]
 
 
+def test_quota_fds_gives_emfile(limits: Path) -> None:
+    # the guest keeps every file open; the sandbox's root handle counts as one
+    r = cli("run", "--timeout", "60", "--mem-dir", "/m", "--quota", "fds=8", limits,
+            "open", "/m", "40")
+    assert r.returncode == 1, r.stderr
+    assert r.stderr == b"/m/f7: No file descriptors available\n"
+
+
 def test_quota_applies_to_every_mount(limits: Path) -> None:
     r = cli("run", "--mem-dir", "/a", "--mem-dir", "/b", "--quota", "files=2", limits,
             "create", "/b", "5")
