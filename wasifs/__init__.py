@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from . import errors as errors
     from . import interrupt as interrupt
     from . import locks as locks
+    from . import observe as observe
     from . import path as path
     from . import stdio as stdio
     from . import toolchain as toolchain
@@ -35,10 +36,18 @@ if TYPE_CHECKING:
     from .backends.memory import MemoryFileSystem
     from .backends.native import NativeFileSystem
     from .backends.overlay import OverlayFileSystem
-    from .config import GuestExitError, LinkError, Mount, RunOptions, RunResult
+    from .config import GuestExitError, LinkError, Mount, MountRights, RunOptions, RunResult
     from .engine import load_module
     from .errors import GuestTrap, ProcExit, WasiError, WasifsError
-    from .interrupt import CancelToken, Interrupted
+    from .interrupt import (
+        CancelToken,
+        FuelExhausted,
+        Interrupted,
+        LimitExceeded,
+        MemoryLimitExceeded,
+        TableLimitExceeded,
+        TimeoutExceeded,
+    )
     from .locks import Lock, lock
     from .path import Path
     from .transfer import copy_in, copy_out, snapshot
@@ -52,10 +61,16 @@ __all__ = (
     "WasiHost",
     "GuestInstance",
     "Mount",
+    "MountRights",
     "RunOptions",
     "RunResult",
     "CancelToken",
     "Interrupted",
+    "LimitExceeded",
+    "TimeoutExceeded",
+    "FuelExhausted",
+    "MemoryLimitExceeded",
+    "TableLimitExceeded",
     "GuestExitError",
     "GuestTrap",
     "LinkError",
@@ -81,10 +96,16 @@ _LAZY = {
     "GuestInstance": "api",
     "WasiHost": "api",
     "Mount": "config",
+    "MountRights": "config",
     "RunOptions": "config",
     "RunResult": "config",
     "CancelToken": "interrupt",
     "Interrupted": "interrupt",
+    "LimitExceeded": "interrupt",
+    "TimeoutExceeded": "interrupt",
+    "FuelExhausted": "interrupt",
+    "MemoryLimitExceeded": "interrupt",
+    "TableLimitExceeded": "interrupt",
     "GuestExitError": "config",
     "LinkError": "config",
     "GuestTrap": "errors",
@@ -106,7 +127,7 @@ _LAZY = {
 #: Submodules reachable as attributes of the package (imported on first access).
 _SUBMODULES = frozenset({
     "abi", "aio", "api", "backends", "bind", "cli", "config", "engine", "errors", "interrupt",
-    "locks",
+    "locks", "observe",
     "path", "pytest_plugin", "stdio", "testing", "toolchain", "transfer", "trees", "vfs",
     "wasi",
 })

@@ -9,8 +9,9 @@ those two modules, are the public API.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Literal, Unpack
 
 import wasmtime
@@ -21,8 +22,11 @@ from .bind import epochs_enabled
 from .bind.wasmtime import WasmtimeBinding
 from .config import (
     EXIT_CANNOT_RUN,
+    EXIT_FUEL_EXHAUSTED,
     EXIT_INTERRUPTED,
+    EXIT_MEMORY_LIMIT,
     EXIT_NOT_FOUND,
+    EXIT_TIMEOUT,
     EXIT_TRAP,
     EXIT_USAGE,
     GUEST_EXIT_LIMIT,
@@ -37,6 +41,7 @@ from .config import (
     RunResult,
     build_core,
     captured,
+    check_limits,
     exit_status_trap,
     program_name,
 )
@@ -51,27 +56,44 @@ from .engine import (
     wasi_imports,
 )
 from .errors import GuestTrap, ProcExit
-from .interrupt import CancelToken, Interrupted, sigint_cancels
+from .interrupt import (
+    CancelToken,
+    FuelExhausted,
+    Interrupted,
+    LimitExceeded,
+    MemoryLimitExceeded,
+    TableLimitExceeded,
+    TimeoutExceeded,
+    sigint_cancels,
+)
 
 __all__ = (
     "BackendFileSink",
     "CancelToken",
     "EXIT_CANNOT_RUN",
+    "EXIT_FUEL_EXHAUSTED",
     "EXIT_INTERRUPTED",
+    "EXIT_MEMORY_LIMIT",
     "EXIT_NOT_FOUND",
+    "EXIT_TIMEOUT",
     "EXIT_TRAP",
     "EXIT_USAGE",
+    "FuelExhausted",
     "GUEST_EXIT_LIMIT",
     "GuestExitError",
     "GuestInstance",
     "Interrupted",
+    "LimitExceeded",
     "LinkError",
+    "MemoryLimitExceeded",
     "ModuleSource",
     "Mount",
     "MountSource",
     "RunOptions",
     "RunResult",
     "TRAP_EXIT_CODE",
+    "TableLimitExceeded",
+    "TimeoutExceeded",
     "WasiHost",
     "default_engine",
     "get_engine",
@@ -125,12 +147,16 @@ class WasiHost:
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
         opts = RunOptions.of(options, **kwargs)
-        if opts.cancel is not None and not epochs_enabled(store.engine):
-            raise ValueError(
-                "cancel= needs an engine made with epoch interruption "
-                "(wasmtime.Config.epoch_interruption = True), and this store's engine was made "
-                "without it: make the engine from a Config with that setting, or use "
-                "wasifs.api.default_engine()")
+        check_limits(opts)
+        for what, asked in (("cancel=", opts.cancel is not None),
+                            ("timeout=", opts.timeout is not None)):
+            if asked and not epochs_enabled(store.engine):
+                raise ValueError(
+                    f"{what} needs an engine made with epoch interruption "
+                    "(wasmtime.Config.epoch_interruption = True), and this store's engine was "
+                    "made without it: make the engine from a Config with that setting, or use "
+                    "wasifs.api.default_engine()")
+        _store_limits(store, opts)
         self.options = opts
         self.core, self.preopens = build_core(opts)
         self.store = store
@@ -141,10 +167,13 @@ class WasiHost:
         self.token = CancelToken()
         self._hooks: list[Callable[[], None]] = []
         self._epochs = False
+        self._limit_depth = 0
         self.core.cancel = self.token
         self.binding.watch(self.token, epochs=False)
         if opts.cancel is not None:
             self._hooks.append(self.token.follow(opts.cancel))
+            self._watch_epochs()
+        elif opts.timeout is not None:
             self._watch_epochs()
         else:
             settings = engine_settings(store.engine)
@@ -190,7 +219,7 @@ class WasiHost:
         """Instantiate ``module`` with ``linker`` and :meth:`attach` it; a ``proc_exit`` or
         trap in the module's start function surfaces as ``ProcExit`` / ``GuestTrap``."""
         self._check_open("instantiate")
-        with self._interruptible():
+        with self._limited(), self._interruptible():
             instance = self.binding.instantiate(linker, module)
         self._instance = instance
         return instance
@@ -198,7 +227,7 @@ class WasiHost:
     def call(self, name: str, *args: Any) -> Any:
         """Call an export of the attached instance; ``ProcExit`` and traps propagate."""
         self._check_open(f"call {name!r}")
-        with self._interruptible():
+        with self._limited(), self._interruptible():
             return self.binding.invoke(name, *args)
 
     def start(self) -> int:
@@ -214,7 +243,7 @@ class WasiHost:
             raise LinkError("the module has no _start export: it is not a WASI command",
                             reason="kind")
         try:
-            with self._interruptible():
+            with self._limited(), self._interruptible():
                 self.binding.invoke("_start")
         except ProcExit as exc:
             self.flush()
@@ -230,6 +259,44 @@ class WasiHost:
 
     def _interruptible(self) -> _Interruptible:
         return _Interruptible(self.token, sigint=self._epochs)
+
+    @contextlib.contextmanager
+    def _limited(self) -> Iterator[None]:
+        """A guest call under the run's limits: the outermost one arms the ``timeout``
+        (``wasifs.run`` wraps instantiation and ``_start`` in one), and a trap that is a
+        limit (fuel used up, a memory or table cap too small for the module) becomes its
+        :class:`~wasifs.LimitExceeded`."""
+        disarm = None
+        timeout = self.options.timeout
+        if timeout is not None and self._limit_depth == 0:
+            disarm = self.token.cancel_after(timeout, TimeoutExceeded(timeout))
+        self._limit_depth += 1
+        try:
+            yield
+        except GuestTrap as exc:
+            limit = self._limit_of(exc)
+            if limit is None:
+                raise
+            raise limit from None
+        finally:
+            self._limit_depth -= 1
+            if disarm is not None:
+                disarm()
+
+    def _limit_of(self, trap: GuestTrap) -> LimitExceeded | None:
+        opts = self.options
+        if trap.trap_code == "OUT_OF_FUEL":
+            return FuelExhausted(opts.fuel)
+        text = str(trap)
+        first = text.strip().splitlines()[0] if text.strip() else text
+        if "exceeds memory limits" in text:
+            return MemoryLimitExceeded(opts.max_memory, f"the module needs more linear memory "
+                                       f"than max_memory={opts.max_memory} allows ({first})")
+        if "exceeds table limits" in text:
+            return TableLimitExceeded(opts.max_table_elements, f"the module's tables need more "
+                                      f"than max_table_elements={opts.max_table_elements} "
+                                      f"allows ({first})")
+        return None
 
     def flush(self) -> None:
         for sink in (self.core.stdout, self.core.stderr):
@@ -256,6 +323,43 @@ class WasiHost:
     def output(self, fd: Literal[1, 2] = 1) -> bytes:
         """What the guest wrote to stdout (1) or stderr (2), when captured."""
         return captured(self.core.stdout if fd == 1 else self.core.stderr)
+
+
+#: The fuel a store of a fuel-metering engine gets when the run sets no budget.
+UNLIMITED_FUEL = (1 << 64) - 1
+_I64_MAX = (1 << 63) - 1
+
+
+def _store_limits(store: wasmtime.Store, opts: RunOptions) -> None:
+    """Give ``store`` the run's fuel and memory/table caps (``ValueError`` naming the
+    ``wasmtime.Config`` setting the store's engine lacks)."""
+    if opts.fuel is not None:
+        try:
+            store.set_fuel(opts.fuel)
+        except wasmtime.WasmtimeError:
+            raise ValueError(
+                "fuel= needs an engine made with fuel metering (wasmtime.Config.consume_fuel "
+                "= True), and this store's engine was made without it: leave engine= out "
+                "(wasifs then uses get_engine(consume_fuel=True)) or make the engine from a "
+                "Config with that setting") from None
+    if opts.max_memory is not None or opts.max_table_elements is not None:
+        store.set_limits(
+            memory_size=-1 if opts.max_memory is None else min(opts.max_memory, _I64_MAX),
+            table_elements=-1 if opts.max_table_elements is None else opts.max_table_elements)
+
+
+def consumes_fuel(engine: wasmtime.Engine, store: wasmtime.Store | None = None) -> bool:
+    """Whether ``engine`` meters fuel (``wasmtime.Config.consume_fuel``): from its settings
+    when wasifs made it, else by asking a store for its fuel."""
+    settings = engine_settings(engine)
+    if settings is not None:
+        return bool(settings.get("consume_fuel"))
+    probe = store if store is not None else wasmtime.Store(engine)
+    try:
+        probe.get_fuel()
+    except wasmtime.WasmtimeError:
+        return False
+    return True
 
 
 class _Interruptible:
@@ -364,14 +468,16 @@ class _ExportedFunc:
 
 
 # ---------------------------------------------------------------------------- linking
-def _engine_for(engine: wasmtime.Engine | None, linker: wasmtime.Linker | None
-                ) -> wasmtime.Engine:
+def _engine_for(engine: wasmtime.Engine | None, linker: wasmtime.Linker | None,
+                fuel: bool = False) -> wasmtime.Engine:
     if linker is not None and not isinstance(linker, wasmtime.Linker):
         raise TypeError(f"linker must be a wasmtime.Linker, not {type(linker).__name__}")
     if engine is not None and not isinstance(engine, wasmtime.Engine):
         raise TypeError(f"engine must be a wasmtime.Engine, not {type(engine).__name__}")
     if linker is None:
-        return engine if engine is not None else default_engine()
+        if engine is not None:
+            return engine
+        return get_engine(consume_fuel=True) if fuel else default_engine()
     linker_engine = getattr(linker, "engine", None)
     if not isinstance(linker_engine, wasmtime.Engine):
         raise ValueError("cannot tell which engine the linker was made with; pass engine= too")
@@ -430,10 +536,13 @@ def _prepare(module: ModuleSource, options: RunOptions, engine: wasmtime.Engine 
     name = program_name(module)
     if options.args is None:
         options = RunOptions.of(options, args=(name,))
-    engine = _engine_for(engine, linker)
+    check_limits(options)
+    engine = _engine_for(engine, linker, fuel=options.fuel is not None)
     compiled = load_module(module, engine)
     other = check_imports(compiled, name)
     store = wasmtime.Store(engine)
+    if options.fuel is None and consumes_fuel(engine, store):
+        store.set_fuel(UNLIMITED_FUEL)  # a fuel-metering engine, no budget asked: no limit
     host = WasiHost(store, options)
     try:
         if epochs_enabled(engine):  # the store is ours: interruptible wherever epochs are on
@@ -496,7 +605,8 @@ def instantiate(
     opts = RunOptions.of(options, **kwargs)
     host, run_linker, compiled = _prepare(module, opts, engine, linker)
     try:
-        return _instantiate(host, run_linker, compiled)
+        with host._limited():
+            return _instantiate(host, run_linker, compiled)
     except BaseException:
         host.close()
         raise
@@ -535,13 +645,14 @@ def run(
     trap: str | None = None
     interrupted: Interrupted | None = None
     try:
-        guest = _instantiate(host, run_linker, compiled)
-        if guest.kind != "command":
-            name = program_name(module)
-            raise LinkError(f"{name} is a reactor (it exports no _start): "
-                            "use wasifs.instantiate() and call its exports",
-                            module_name=name, reason="kind")
-        code = guest.start()
+        with host._limited():  # one deadline for the whole run
+            guest = _instantiate(host, run_linker, compiled)
+            if guest.kind != "command":
+                name = program_name(module)
+                raise LinkError(f"{name} is a reactor (it exports no _start): "
+                                "use wasifs.instantiate() and call its exports",
+                                module_name=name, reason="kind")
+            code = guest.start()
     except ProcExit as exc:  # proc_exit in a start section
         trap = exit_status_trap(exc.code)
         code = TRAP_EXIT_CODE if trap is not None else exc.code
@@ -553,7 +664,9 @@ def run(
     finally:
         host.close()
     if interrupted is not None:  # raised out of the handler: no engine error chained to it
-        interrupted.result = RunResult(EXIT_INTERRUPTED, host.output(1), host.output(2), None,
+        status = (interrupted.exit_status if isinstance(interrupted, LimitExceeded)
+                  else EXIT_INTERRUPTED)
+        interrupted.result = RunResult(status, host.output(1), host.output(2), None,
                                        host.mounts)
         raise interrupted
     result = RunResult(code, host.output(1), host.output(2), trap, host.mounts)

@@ -22,15 +22,18 @@ from typing import Any, NamedTuple, NoReturn
 
 from .config import (
     EXIT_CANNOT_RUN,
+    EXIT_FUEL_EXHAUSTED,
     EXIT_INTERRUPTED,
+    EXIT_MEMORY_LIMIT,
     EXIT_NOT_FOUND,
+    EXIT_TIMEOUT,
     EXIT_TRAP,
     EXIT_USAGE,
     EXIT_WRITE_BACK,
     GUEST_EXIT_LIMIT,
 )
 
-__all__ = ("EXIT_STATUSES", "build_parser", "main")
+__all__ = ("EXIT_STATUSES", "build_parser", "main", "parse_quota", "parse_size")
 
 #: wasifs's own exit statuses (a guest exits with 0-125): status -> meaning.
 EXIT_STATUSES: dict[int, str] = {
@@ -43,6 +46,10 @@ EXIT_STATUSES: dict[int, str] = {
                      "--export-changes could not write its folder",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C); nothing is written back",
     EXIT_TRAP: "the guest trapped (including proc_exit with a status outside 0-125)",
+    EXIT_MEMORY_LIMIT: "--max-memory is too small for the module (it needs more memory or "
+                       "table elements from the start); nothing is written back",
+    EXIT_TIMEOUT: "--timeout expired; nothing is written back",
+    EXIT_FUEL_EXHAUSTED: "the guest used up its --fuel; nothing is written back",
 }
 assert all(code >= GUEST_EXIT_LIMIT for code in EXIT_STATUSES)
 
@@ -93,6 +100,53 @@ def _overlay_spec(spec: str) -> tuple[str, str]:
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(f"--overlay: {exc}") from None
     return guest, lower
+
+
+def parse_size(text: str) -> int:
+    """``--max-memory`` and ``--quota bytes=``: a number of bytes with an optional binary
+    suffix (``K``, ``M``, ``G``, ``T``: ``64M`` is 67,108,864). ``ValueError`` otherwise."""
+    from .backends.sandbox import parse_size as size
+
+    return size(text)
+
+
+def parse_quota(text: str) -> Any:
+    """``--quota``: a :class:`wasifs.backends.Quota` from ``bytes=SIZE,files=N,fds=N`` (and
+    the quota's other fields: ``dirs``, ``file_size``, ``path_length``, ``depth``,
+    ``full=EDQUOT``), any of them, in any order."""
+    from .backends.sandbox import Quota
+
+    quota = Quota.parse(text)
+    if quota == Quota():
+        raise ValueError(f"no limit given in {text!r} (bytes=SIZE,files=N,fds=N)")
+    return quota
+
+
+def _count(text: str) -> int:
+    text = text.strip().replace("_", "")
+    if not text.isdigit():
+        raise ValueError(f"not a count: {text!r}")
+    return int(text)
+
+
+def _arg(parse: Callable[[str], Any], option: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{option}: {exc}") from None
+
+    return convert
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise ValueError(f"needs a positive number of seconds, got {text!r}")
+    return value
 
 
 def _env(spec: str) -> tuple[str, str]:
@@ -146,6 +200,35 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    const="always", help=argparse.SUPPRESS)
     p.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
                    help=argparse.SUPPRESS)
+    limits = p.add_argument_group("limits and records")
+    limits.add_argument("--timeout", type=_arg(_seconds, "--timeout"), metavar="SECONDS",
+                        help=f"stop the guest after SECONDS of wall-clock time (exit status "
+                             f"{EXIT_TIMEOUT})")
+    limits.add_argument("--fuel", type=_arg(_count, "--fuel"), metavar="N",
+                        help=f"stop the guest after about N WebAssembly instructions (exit "
+                             f"status {EXIT_FUEL_EXHAUSTED})")
+    limits.add_argument("--max-memory", type=_arg(parse_size, "--max-memory"), metavar="SIZE",
+                        help="cap the guest's linear memory at SIZE bytes (K, M, G suffixes: "
+                             "1M = 1,048,576): a memory.grow past it fails, as under "
+                             f"wasmtime; a module that needs more from the start exits "
+                             f"{EXIT_MEMORY_LIMIT}")
+    limits.add_argument("--quota", type=_arg(parse_quota, "--quota"),
+                        metavar="bytes=SIZE,files=N,fds=N",
+                        help="limit what the guest may store in every mount (bytes stored, "
+                             "files, open descriptors; also dirs=N, file_size=SIZE, "
+                             "path_length=N, depth=N, full=EDQUOT): ENOSPC (or EDQUOT), "
+                             "EMFILE, EFBIG, ENAMETOOLONG beyond; what a mount holds already "
+                             "counts (the sandbox backend, one per backend)")
+    limits.add_argument("--hide", action="append", default=[], metavar="GLOB",
+                        help="make paths matching GLOB invisible in every mount (the sandbox "
+                             "backend); may be given several times")
+    limits.add_argument("--audit", metavar="FILE",
+                        help="write every filesystem call of the guest to FILE as JSON lines "
+                             "(time, syscall, fd, path, mount, result, bytes; never file "
+                             "contents); '-' for stderr")
+    limits.add_argument("--stats", action="store_true",
+                        help="print a table of the guest's syscalls (calls, errors, bytes, "
+                             "time) on stderr when it ends")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -253,10 +336,27 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
         from .backends.memory import MemoryFileSystem
 
         mounts["/"] = api.Mount(MemoryFileSystem())  # the demo's own tree
+    if ns.quota is not None or ns.hide:
+        try:
+            mounts = _sandboxed_mounts(mounts, ns.quota, ns.hide)
+        except (OSError, TypeError, ValueError) as exc:
+            return _fail(EXIT_USAGE, f"--quota/--hide: {exc}")
+    from .observe import JsonLinesSink, Metrics
+
+    audit: JsonLinesSink | None = None
+    if ns.audit is not None:
+        try:
+            audit = JsonLinesSink(sys.stderr if ns.audit == "-" else ns.audit)
+        except OSError as exc:
+            return _fail(EXIT_USAGE, f"--audit {ns.audit}: {exc.strerror or exc}")
+    metrics = Metrics() if ns.stats else None
     try:
         result = api.run(module, args=[name, *ns.args], env=dict(ns.env), mounts=mounts,
                          stdin="inherit", stdout="inherit", stderr="inherit",
-                         binding=ns.binding)
+                         binding=ns.binding, timeout=ns.timeout, fuel=ns.fuel,
+                         max_memory=ns.max_memory, audit=audit, metrics=metrics)
+    except api.LimitExceeded as exc:  # nothing is written back
+        return _fail(exc.exit_status, f"{name}: {exc}")
     except api.LinkError as exc:
         return _fail(EXIT_CANNOT_RUN, _link_message(exc, name))
     except FileNotFoundError as exc:
@@ -268,15 +368,50 @@ def _run_module(module: str, ns: argparse.Namespace, *, demo: bool) -> int:
                      "is a complete WebAssembly module (rebuild or download it again)")
     except OSError as exc:
         return _fail(EXIT_CANNOT_RUN, f"{name}: {exc}")
-    except api.Interrupted as exc:  # a limit or a cancellation: nothing is written back
+    except api.Interrupted as exc:  # a cancellation: nothing is written back
         return _fail(EXIT_INTERRUPTED, f"{name}: interrupted: {exc}")
+    finally:
+        if audit is not None:
+            audit.close()
+        if metrics is not None:
+            print(metrics.summary(), file=sys.stderr)
     status = _write_back(copies, ns.write_back, result.exit_code, result.trap is None)
     if ns.export_changes is not None:
-        exported = _export_changes(result.mounts, ns.export_changes)
+        exported = _export_changes(_unwrapped(result.mounts), ns.export_changes)
         status = status or exported
     if result.trap is not None:
         print(f"wasifs: {name}: the guest trapped: {_one_line(result.trap)}", file=sys.stderr)
     return status
+
+
+def _sandboxed_mounts(mounts: dict[str, Any], quota: Any, hide: list[str]
+                      ) -> dict[str, Any]:
+    """Every mount's backend wrapped in the sandbox backend with ``quota`` and the ``hide``
+    globs: each distinct backend once (the ``--dir`` folders of one ``--backend memory``
+    filesystem share one wrapper, and so one quota, so that renames between them keep
+    working); each ``Mount``'s ``readonly``, ``subdir`` and ``rights`` are kept."""
+    from dataclasses import replace
+
+    from .api import Mount
+    from .backends import SandboxFileSystem
+
+    wrapped: dict[int, SandboxFileSystem] = {}
+    out: dict[str, Any] = {}
+    for guest, mount in mounts.items():
+        inner = mount.source
+        box = wrapped.get(id(inner))
+        if box is None:
+            box = wrapped[id(inner)] = SandboxFileSystem(inner, quota=quota, hide=hide)
+        out[guest] = replace(mount, source=box) if isinstance(mount, Mount) else box
+    return out
+
+
+def _unwrapped(mounts: Any) -> dict[str, Any]:
+    """``mounts`` with each sandbox replaced by the backend it wraps."""
+    from .backends import SandboxFileSystem
+
+    return {guest: backend.inner if isinstance(backend, SandboxFileSystem) else backend
+            for guest, backend in mounts.items()}
 
 
 def _one_line(text: str) -> str:

@@ -17,17 +17,27 @@ from typing import Any, Literal, TypedDict
 
 from .backends import Backend, open_backend
 from .errors import WasifsError
-from .interrupt import CancelToken, Interrupted
-from .stdio import CaptureSink, Sink, as_sink, as_source
-from .vfs import Preopen, mount_preopens
+from .interrupt import (
+    CancelToken,
+    FuelExhausted,
+    Interrupted,
+    MemoryLimitExceeded,
+    TimeoutExceeded,
+)
+from .observe import AuditSink, Metrics, audit_sink, instrument
+from .stdio import CaptureSink, HostCallbackError, Sink, as_sink, as_source
+from .vfs import MountRights, Preopen, mount_preopens
 from .wasi import WasiCore
 
 __all__ = (
     "BackendFileSink",
     "BindingMode",
     "EXIT_CANNOT_RUN",
+    "EXIT_FUEL_EXHAUSTED",
     "EXIT_INTERRUPTED",
+    "EXIT_MEMORY_LIMIT",
     "EXIT_NOT_FOUND",
+    "EXIT_TIMEOUT",
     "EXIT_TRAP",
     "EXIT_USAGE",
     "EXIT_WRITE_BACK",
@@ -36,6 +46,7 @@ __all__ = (
     "Interrupted",
     "LinkError",
     "Mount",
+    "MountRights",
     "MountSource",
     "RunOptions",
     "RunOptionsArgs",
@@ -66,6 +77,13 @@ EXIT_WRITE_BACK = 129
 EXIT_INTERRUPTED = 130
 #: The guest trapped (128 + SIGABRT, as wasmtime's CLI reports a trap).
 EXIT_TRAP = 134
+#: The run's memory or table cap was too small for the module (128 + SIGKILL, what a
+#: process stopped by the OOM killer shows).
+EXIT_MEMORY_LIMIT = MemoryLimitExceeded.exit_status
+#: The run exceeded its ``timeout`` (128 + SIGALRM).
+EXIT_TIMEOUT = TimeoutExceeded.exit_status
+#: The guest used up its ``fuel`` (128 + SIGXCPU).
+EXIT_FUEL_EXHAUSTED = FuelExhausted.exit_status
 #: The exit code a :class:`RunResult` reports when the guest trapped.
 TRAP_EXIT_CODE = EXIT_TRAP
 
@@ -136,7 +154,8 @@ MountSource = Backend | str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class Mount:
-    """A filesystem to mount: a backend or a host directory, optionally read-only.
+    """A filesystem to mount: a backend or a host directory, optionally read-only or with
+    fewer rights (``rights=MountRights.READ_ONLY``, ``rights="no-create"``).
 
     ``subdir`` mounts a folder of the backend instead of its root (a ``/``-separated path
     from the backend's root, without ``..``): the guest cannot reach above it. Several mounts
@@ -146,6 +165,13 @@ class Mount:
     source: MountSource
     readonly: bool = False
     subdir: str = ""
+    #: the preview1 rights of the preopened directory: a :class:`~wasifs.MountRights`
+    #: (``MountRights.READ_ONLY`` ...) or a preset's name (``"read-only"``,
+    #: ``"no-create,no-symlink"``); ``None``: every right wasmtime gives
+    rights: MountRights | str | None = None
+
+    def __post_init__(self) -> None:
+        MountRights.of(self.rights)  # a bad value is a TypeError/ValueError here
 
 
 def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
@@ -156,8 +182,9 @@ def preopens(mounts: Mapping[str, MountSource | Mount] | None) -> list[Preopen]:
         raise TypeError(f"mounts must be a mapping of guest path -> filesystem, not {mounts!r}")
     # the mount table (order, normalised and nested mount points): wasifs.vfs._mounts
     return mount_preopens(
-        (guest_path, open_backend(spec.source), spec.readonly, spec.subdir)
-        if isinstance(spec, Mount) else (guest_path, open_backend(spec), False, "")
+        (guest_path, open_backend(spec.source), spec.readonly, spec.subdir,
+         MountRights.of(spec.rights))
+        if isinstance(spec, Mount) else (guest_path, open_backend(spec), False, "", None)
         for guest_path, spec in mounts.items())
 
 
@@ -229,6 +256,12 @@ class RunOptionsArgs(TypedDict, total=False):
     strict: bool
     fd_limit: int
     cancel: CancelToken | None
+    timeout: float | None
+    fuel: int | None
+    max_memory: int | None
+    max_table_elements: int | None
+    audit: AuditSink | bool | None
+    metrics: Metrics | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,6 +294,28 @@ class RunOptions:
     fd_limit: int = 4096
     #: stops the run when cancelled, from any thread (see :class:`~wasifs.CancelToken`)
     cancel: CancelToken | None = None
+    #: wall-clock seconds the run may take (``wasifs.run``: instantiation and ``_start``
+    #: together; each call of an instance's exports gets its own), then
+    #: :class:`~wasifs.TimeoutExceeded`
+    timeout: float | None = None
+    #: how much fuel the guest may burn (about one unit per WebAssembly instruction), then
+    #: :class:`~wasifs.FuelExhausted`; needs an engine with fuel metering (wasifs makes
+    #: one when no engine is given)
+    fuel: int | None = None
+    #: the most bytes of linear memory the guest may have (each memory): a ``memory.grow``
+    #: past it fails (returns -1); a module that needs more from the start raises
+    #: :class:`~wasifs.MemoryLimitExceeded`
+    max_memory: int | None = None
+    #: the most elements a table may hold: ``table.grow`` past it fails; a module that
+    #: needs more from the start raises :class:`~wasifs.TableLimitExceeded`
+    max_table_elements: int | None = None
+    #: record every filesystem call as a :class:`~wasifs.observe.AuditEvent`: ``True`` logs
+    #: them on the ``wasifs.audit`` logger, a callable (such as
+    #: :class:`~wasifs.observe.JsonLinesSink`) receives each event; off by default
+    audit: AuditSink | bool | None = None
+    #: per-syscall counts, errors, bytes and latencies added to this
+    #: :class:`~wasifs.observe.Metrics` (one object may serve many runs)
+    metrics: Metrics | None = None
 
     @classmethod
     def of(cls, options: RunOptions | None = None, /, **overrides: Any) -> RunOptions:
@@ -302,6 +357,11 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
         raise ValueError(f"binding must be 'auto', 'raw' or 'checked', not {options.binding!r}")
     if options.cancel is not None and not isinstance(options.cancel, CancelToken):
         raise TypeError(f"cancel must be a wasifs.CancelToken, not {type(options.cancel).__name__}")
+    check_limits(options)
+    sink = _guarded(audit_sink(options.audit))
+    if options.metrics is not None and not isinstance(options.metrics, Metrics):
+        raise TypeError(f"metrics must be a wasifs.observe.Metrics, not "
+                        f"{type(options.metrics).__name__}")
     core = WasiCore(
         args=args,
         env=dict(options.env or {}),
@@ -311,7 +371,47 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
         stderr=as_sink(options.stderr, fd=2),
         fd_limit=options.fd_limit,
     )
+    if sink is not None or options.metrics is not None:
+        # wrapped syscalls only when asked for: a run without them calls the core directly
+        instrument(core, audit=sink, metrics=options.metrics)
     return core, opened
+
+
+def _guarded(sink: AuditSink | None) -> AuditSink | None:
+    """An audit sink whose failure stops the guest and reaches the run's caller (a record
+    that cannot be kept must not let the guest go on unrecorded)."""
+    if sink is None:
+        return None
+    target = sink
+
+    def guarded(event: Any) -> None:
+        try:
+            target(event)
+        except Exception as exc:  # noqa: BLE001 - re-raised to the caller by the binding
+            raise HostCallbackError(exc, "audit sink") from exc
+
+    return guarded
+
+
+def check_limits(options: RunOptions) -> None:
+    """``timeout``, ``fuel``, ``max_memory`` and ``max_table_elements`` are numbers in range
+    (``TypeError``/``ValueError`` naming the option)."""
+    timeout = options.timeout
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds, not "
+                            f"{type(timeout).__name__}: {timeout!r}")
+        if not timeout > 0 or timeout != timeout or timeout == float("inf"):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    for name, top in (("fuel", (1 << 64) - 1), ("max_memory", (1 << 64) - 1),
+                      ("max_table_elements", (1 << 32) - 1)):
+        value = getattr(options, name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, not {type(value).__name__}: {value!r}")
+        if not 0 <= value <= top:
+            raise ValueError(f"{name} must be between 0 and {top}, got {value}")
 
 
 def _check_fd_limit(limit: object, mounts: int) -> None:

@@ -1,5 +1,5 @@
-"""Interrupting a running guest: one mechanism for Ctrl-C, host cancellation and (later)
-timeouts and async cancellation.
+"""Interrupting a running guest: one mechanism for Ctrl-C, host cancellation, timeouts and
+async cancellation.
 
 A run owns a :class:`CancelToken`. Whatever wants the run to stop calls
 :meth:`CancelToken.cancel` with the exception the run should end with:
@@ -18,23 +18,40 @@ for Ctrl-C. Descriptors are released as after any other ending.
 :func:`sigint_cancels` turns SIGINT into a cancellation for the duration of a run in the main
 thread, so that Ctrl-C stops a guest that never returns to Python.
 
+A timeout is the same mechanism: :meth:`CancelToken.cancel_after` arms a timer (one shared
+thread for the whole process) that cancels the token with a :class:`TimeoutExceeded`.
+:class:`LimitExceeded` and its subclasses are the errors a run ends with when one of its
+limits (``timeout``, ``fuel``, ``max_memory``, ``max_table_elements``) stops it.
+
 Nothing here imports an engine: the binding supplies the epoch hook through ``on_cancel``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import itertools
 import os
 import select
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from .errors import WasifsError
 
-__all__ = ("CancelToken", "Interrupted", "Readiness", "sigint_cancels")
+__all__ = (
+    "CancelToken",
+    "FuelExhausted",
+    "Interrupted",
+    "LimitExceeded",
+    "MemoryLimitExceeded",
+    "Readiness",
+    "TableLimitExceeded",
+    "TimeoutExceeded",
+    "sigint_cancels",
+)
 
 _KEYS = itertools.count()
 #: How often a wait on a source that cannot be watched re-checks it (seconds).
@@ -52,6 +69,67 @@ class Interrupted(WasifsError):
     def __init__(self, message: str = "the run was cancelled") -> None:
         super().__init__(message)
         self.result: object | None = None
+
+
+class LimitExceeded(Interrupted):
+    """A run was stopped by one of its limits (a subclass says which).
+
+    ``limit`` is the limit that was reached (seconds, fuel units, bytes or elements);
+    ``exit_status`` is the status ``wasifs run`` exits with (and the ``exit_code`` of the
+    partial :class:`~wasifs.RunResult` in ``result``, as for :class:`Interrupted`). Every
+    descriptor of the guest is released, as after any other ending.
+    """
+
+    #: the CLI's exit status for this limit (``wasifs.cli.EXIT_STATUSES``)
+    exit_status = 130
+
+    def __init__(self, message: str, limit: float | int | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class TimeoutExceeded(LimitExceeded):
+    """The run took longer than its ``timeout`` (wall-clock seconds)."""
+
+    exit_status = 142  # 128 + SIGALRM
+
+    def __init__(self, timeout: float | None = None, message: str | None = None) -> None:
+        super().__init__(message or (f"the run exceeded its timeout of {timeout:g} s"
+                                     if timeout is not None else "the run timed out"), timeout)
+
+
+class FuelExhausted(LimitExceeded):
+    """The guest used up its ``fuel`` budget (about one unit per WebAssembly instruction)."""
+
+    exit_status = 152  # 128 + SIGXCPU: the CPU budget is spent
+
+    def __init__(self, fuel: int | None = None, message: str | None = None) -> None:
+        super().__init__(message or (f"the guest used up its fuel budget of {fuel:,}"
+                                     if fuel is not None else "the guest ran out of fuel"), fuel)
+
+
+class MemoryLimitExceeded(LimitExceeded):
+    """The guest needs more linear memory than ``max_memory`` allows from the start (its
+    module declares a larger minimum). A ``memory.grow`` beyond the cap while the guest runs
+    is refused instead (it returns -1, as under wasmtime's store limits): the guest sees an
+    allocation fail and carries on as it was written to."""
+
+    exit_status = 137  # 128 + SIGKILL: what a process the OOM killer stopped shows
+
+    def __init__(self, limit: int | None = None, message: str | None = None) -> None:
+        super().__init__(message or f"the guest needs more memory than its cap of {limit} bytes",
+                         limit)
+
+
+class TableLimitExceeded(LimitExceeded):
+    """The guest's tables need more elements than ``max_table_elements`` allows from the
+    start; a ``table.grow`` beyond it is refused (-1), as for memory."""
+
+    exit_status = 137
+
+    def __init__(self, limit: int | None = None, message: str | None = None) -> None:
+        super().__init__(message or f"the guest's tables need more than {limit} elements",
+                         limit)
 
 
 class Readiness(Protocol):
@@ -75,13 +153,15 @@ class CancelToken:
     asking for it on an engine without is refused when the run starts.
     """
 
-    __slots__ = ("_event", "_reason", "_lock", "_callbacks")
+    __slots__ = ("_event", "_reason", "_lock", "_callbacks", "_deadline")
 
     def __init__(self) -> None:
         self._event = threading.Event()
         self._reason: BaseException | None = None
         self._lock = threading.Lock()
         self._callbacks: dict[int, Callable[[], object]] = {}
+        #: (monotonic time, key, reason) of the earliest armed timeout, checked by waits
+        self._deadline: tuple[float, int, BaseException | None] | None = None
 
     def __repr__(self) -> str:
         state = f"cancelled: {self._reason!r}" if self.cancelled else "active"
@@ -131,6 +211,43 @@ class CancelToken:
         callback()
         return _nothing
 
+    def cancel_after(self, seconds: float, reason: BaseException | None = None, *,
+                     thread: bool = True) -> Callable[[], None]:
+        """Cancel this token with ``reason`` once ``seconds`` have passed (a timeout); returns
+        a function that disarms it.
+
+        Every wait of the token (:meth:`sleep`, :meth:`wait_ready`,
+        :meth:`raise_if_cancelled`) ends at the deadline by itself. With ``thread`` (the
+        default), a timer also cancels the token at the deadline when nobody waits (a guest
+        computing): the timers of the whole process share one thread
+        (``wasifs-deadlines``, started on first use). Without threads (Pyodide), only the
+        waits and :meth:`check_deadline` see the deadline."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise TypeError(f"seconds must be a number, not {type(seconds).__name__}")
+        when = time.monotonic() + max(0.0, float(seconds))
+        key = next(_KEYS)
+        with self._lock:
+            if self._deadline is None or when < self._deadline[0]:
+                self._deadline = (when, key, reason)
+        disarm_timer = _deadlines.add(when, self, reason) if thread else _nothing
+
+        def disarm() -> None:
+            disarm_timer()
+            with self._lock:
+                if self._deadline is not None and self._deadline[1] == key:
+                    self._deadline = None
+
+        return disarm
+
+    def check_deadline(self) -> None:
+        """Cancel the token when its :meth:`cancel_after` deadline has passed, then raise
+        (a copy of) :attr:`reason` when cancelled."""
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() >= deadline[0]:
+            self.cancel(deadline[2])
+        if self._event.is_set():
+            raise self.error()
+
     def follow(self, parent: CancelToken) -> Callable[[], None]:
         """Cancel this token (with the parent's reason) when ``parent`` is cancelled;
         returns a function that ends the link."""
@@ -160,14 +277,29 @@ class CancelToken:
         return fresh
 
     def raise_if_cancelled(self) -> None:
-        """Raise (a copy of) :attr:`reason` when cancelled."""
+        """Raise (a copy of) :attr:`reason` when cancelled (or past a deadline)."""
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() >= deadline[0]:
+            self.cancel(deadline[2])
         if self._event.is_set():
             raise self.error()
 
     def sleep(self, seconds: float) -> None:
         """Sleep up to ``seconds``; raise (a copy of) :attr:`reason` as soon as the token is
-        cancelled."""
-        if self._event.wait(max(0.0, seconds)):
+        cancelled (or its deadline passes)."""
+        seconds = max(0.0, seconds)
+        deadline = self._deadline
+        if deadline is not None:
+            left = deadline[0] - time.monotonic()
+            if left <= seconds:
+                if not self._event.wait(max(0.0, left)):
+                    self.check_deadline()
+                    if not self._event.is_set():  # disarmed meanwhile: sleep the rest
+                        self._event.wait(max(0.0, seconds - max(0.0, left)))
+                if self._event.is_set():
+                    raise self.error()
+                return
+        if self._event.wait(seconds):
             raise self.error()
 
     def wait_ready(self, source: Readiness) -> None:
@@ -209,6 +341,61 @@ class CancelToken:
 
 def _nothing() -> None:
     pass
+
+
+class _Deadlines:
+    """The process's timers: a heap of (deadline, key) and one daemon thread that cancels
+    each token when its deadline passes."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, tuple[CancelToken, BaseException | None]] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, token: CancelToken, reason: BaseException | None
+            ) -> Callable[[], None]:
+        key = next(_KEYS)
+        with self._cond:
+            self._armed[key] = (token, reason)
+            heapq.heappush(self._heap, (when, key))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wasifs-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+        def disarm() -> None:
+            with self._cond:
+                self._armed.pop(key, None)
+
+        return disarm
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][1] not in self._armed:
+                        heapq.heappop(self._heap)  # disarmed
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    wait = self._heap[0][0] - time.monotonic()
+                    if wait <= 0:
+                        _, key = heapq.heappop(self._heap)
+                        token, reason = self._armed.pop(key)
+                        break
+                    self._cond.wait(wait)
+            token.cancel(reason)  # outside the lock: hooks may arm or disarm timers
+
+    def after_fork(self) -> None:
+        self._heap = []
+        self._armed = {}
+        self._cond = threading.Condition()
+        self._thread = None
+
+
+_deadlines = _Deadlines()
 
 
 @contextlib.contextmanager
@@ -329,3 +516,4 @@ class _Sigint:
 _sigint = _Sigint()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_sigint.after_fork)
+    os.register_at_fork(after_in_child=_deadlines.after_fork)

@@ -21,6 +21,7 @@ import codecs
 import errno
 import io
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, Protocol, TextIO, runtime_checkable
@@ -112,6 +113,10 @@ class FileSource:
         if isinstance(file, io.TextIOBase):
             raise TypeError("FileSource needs a binary file; use TextSource for a text stream")
         self._file = file
+        #: the descriptor to watch before a read: an unbuffered file (``buffering=0``) on a
+        #: pipe, socket or terminal, whose read may block (None: reads never wait for long,
+        #: or a buffer may hold data that ``select`` cannot see)
+        self._watch = _watchable_fd(file)
 
     def read(self, n: int) -> bytes:
         reader = getattr(self._file, "read1", None) or self._file.read
@@ -120,14 +125,39 @@ class FileSource:
             raise TypeError("stdin file must be opened in binary mode")
         return bytes(data or b"")
 
+    def fileno(self) -> int:
+        return self._file.fileno()
+
     def ready(self) -> bool:
-        return True
+        if self._watch is None:
+            return True
+        import select
+
+        try:
+            r, _, _ = select.select([self._watch], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
 
     def isatty(self) -> bool:
         try:
             return bool(self._file.isatty())
         except (AttributeError, ValueError, OSError):
             return False
+
+
+def _watchable_fd(file: object) -> int | None:
+    """The descriptor of an unbuffered binary file (``io.RawIOBase``) on a pipe, socket or
+    character device, where a read blocks until data comes: a run's cancellation and timeout
+    wait on it with ``select`` instead of in the read."""
+    if not isinstance(file, io.RawIOBase):
+        return None
+    try:
+        fd = file.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError, AttributeError):
+        return None
+    return fd if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode) else None
 
 
 class TextSource:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
@@ -46,6 +46,8 @@ from ..config import (
     program_name,
 )
 from ..errors import GuestTrap, ProcExit, WasiError, WasifsError
+from ..interrupt import CancelToken, Interrupted, LimitExceeded, TimeoutExceeded
+from ..observe import AuditSink, Metrics
 from ..stdio import HostCallbackError, Sink, Source
 from ..vfs import Preopen
 from ..wasi import CopyingMemory, WasiCore
@@ -144,7 +146,7 @@ class _State:
         """Every trampoline ends here on an exception: ``EIO``, or park it and unwind."""
         if isinstance(exc, HostCallbackError):  # the host's own stream failed: stop the guest
             exc = exc.error
-        elif not isinstance(exc, (ProcExit, GuestTrap)) and isinstance(exc, Exception) \
+        elif not isinstance(exc, (ProcExit, GuestTrap, Interrupted)) and isinstance(exc, Exception) \
                 and not self.strict:
             described = ", ".join(
                 f"{p}={v}" for p, v in zip(SYSCALL_PARAMS[name], values, strict=False))
@@ -332,6 +334,7 @@ def _is_js_module(js: Any, obj: Any) -> bool:
 def _finish(binding: PyodideBinding, core: WasiCore, preopens: list[Preopen],
             run_start: Any) -> RunResult:
     trap: str | None = None
+    mounts = {p.guest_path: p.backend for p in preopens}
     try:
         try:
             run_start()
@@ -342,11 +345,46 @@ def _finish(binding: PyodideBinding, core: WasiCore, preopens: list[Preopen],
         except GuestTrap as exc:
             trap = str(exc)
             code = TRAP_EXIT_CODE
+    except Interrupted as exc:  # a timeout: the partial result, as wasifs.run attaches it
+        status = exc.exit_status if isinstance(exc, LimitExceeded) else 130
+        exc.result = RunResult(status, captured(core.stdout), captured(core.stderr), None,
+                               mounts)
+        raise
     finally:
         binding.close()
         core.close()
-    return RunResult(code, captured(core.stdout), captured(core.stderr), trap,
-                     {p.guest_path: p.backend for p in preopens})
+    return RunResult(code, captured(core.stdout), captured(core.stderr), trap, mounts)
+
+
+def _engine_limits(fuel: int | None, max_memory: int | None,
+                   max_table_elements: int | None) -> None:
+    for name, value in (("fuel", fuel), ("max_memory", max_memory),
+                        ("max_table_elements", max_table_elements)):
+        if value is not None:
+            raise ValueError(
+                f"{name}= is not available under Pyodide: the JavaScript engine runs the guest "
+                "and offers no fuel metering or store limits (timeout= works, checked at "
+                "every syscall and in every wait); run the guest with wasifs.run (wasmtime) "
+                "for this limit")
+
+
+def _with_deadline(core: WasiCore, timeout: float) -> Callable[[], None]:
+    """Make every syscall of ``core`` check a ``timeout`` deadline first, and its waits end
+    there (no thread: Pyodide has none). A guest that computes without calling WASI cannot
+    be stopped here. Returns the function that disarms it."""
+    token = core.cancel if core.cancel is not None else CancelToken()
+    core.cancel = token
+    disarm = token.cancel_after(timeout, TimeoutExceeded(timeout), thread=False)
+    check = token.check_deadline
+    for name in SYSCALLS:
+        method = getattr(core, name)
+
+        def checked(*args: int, _method: Any = method) -> Any:
+            check()
+            return _method(*args)
+
+        setattr(core, name, checked)
+    return disarm
 
 
 def _start(binding: PyodideBinding, instance: Any) -> None:
@@ -369,19 +407,34 @@ def run(
     strict: bool = False,
     check: bool = False,
     fd_limit: int = 4096,
+    timeout: float | None = None,
+    fuel: int | None = None,
+    max_memory: int | None = None,
+    max_table_elements: int | None = None,
+    audit: AuditSink | bool | None = None,
+    metrics: Metrics | None = None,
 ) -> RunResult:
     """Run a WASI command to completion through the JavaScript engine (``wasifs.run``'s
     arguments, assembled by :mod:`wasifs.config` as there: no mounts, no preopened
     directory; ``readonly`` names mount points to mount read-only).
 
+    ``timeout`` is checked at every syscall and ends every wait (``poll_oneoff``, stdin):
+    a guest that computes without calling WASI cannot be stopped in Pyodide (no thread can
+    interrupt the JavaScript engine). ``fuel``, ``max_memory`` and ``max_table_elements``
+    need wasmtime and raise ``ValueError`` here.
+
     ``module`` is wasm bytes, a path, or a JavaScript ``ArrayBuffer``/typed array/
     ``WebAssembly.Module``. Compiling here is synchronous, which Node and workers allow; a
     browser's main thread refuses modules over 4 KiB that way: ``await arun(...)`` there.
     """
+    _engine_limits(fuel, max_memory, max_table_elements)
     js, _ = _ffi()
     options = _options(mounts, readonly, args=args, env=env, stdin=stdin, stdout=stdout,
-                       stderr=stderr, strict=strict, fd_limit=fd_limit)
+                       stderr=stderr, strict=strict, fd_limit=fd_limit, timeout=timeout,
+                       audit=audit, metrics=metrics)
     core, preopens = build_core(options, program_name(module))
+    if timeout is not None:
+        _with_deadline(core, timeout)  # the run's own token: nothing to disarm after it
     binding = PyodideBinding(core, strict=strict)
     source = _wasm_bytes(module)
     compiled = source if _is_js_module(js, source) else js.WebAssembly.Module.new(source)
@@ -410,16 +463,24 @@ async def arun(
     strict: bool = False,
     check: bool = False,
     fd_limit: int = 4096,
+    timeout: float | None = None,
+    fuel: int | None = None,
+    max_memory: int | None = None,
+    max_table_elements: int | None = None,
+    audit: AuditSink | bool | None = None,
+    metrics: Metrics | None = None,
 ) -> RunResult:
     """:func:`run`, compiling the module asynchronously (as a browser's main thread must).
 
     Mounts that persist (``wasifs.backends.browser``) are flushed and awaited before this
     returns: a failed write-back raises here."""
+    _engine_limits(fuel, max_memory, max_table_elements)
     js, _ = _ffi()
     source = _wasm_bytes(module)
     compiled = source if _is_js_module(js, source) else await js.WebAssembly.compile(source)
     result = run(compiled, args=args, env=env, mounts=mounts, readonly=readonly, stdin=stdin,
-                 stdout=stdout, stderr=stderr, strict=strict, fd_limit=fd_limit)
+                 stdout=stdout, stderr=stderr, strict=strict, fd_limit=fd_limit,
+                 timeout=timeout, audit=audit, metrics=metrics)
     for backend in result.mounts.values():
         flush = getattr(backend, "flush", None)
         if flush is not None and getattr(backend, "persistent", False):

@@ -8,10 +8,14 @@ from ._mounts import (
     parse_mount_option,
 )
 from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve
+from ._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING, MountRights
 from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
 __all__ = (
     "ESCAPE",
+    "MountRights",
+    "PREOPEN_RIGHTS_BASE",
+    "PREOPEN_RIGHTS_INHERITING",
     "MAX_SYMLINKS",
     "Resolved",
     "close_all",

@@ -27,6 +27,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from ..backends import Backend
+from ._rights import MountRights
 from ._table import Preopen
 
 __all__ = ("normalize_mount_point", "libc_prefix", "mount_preopens", "find_preopen",
@@ -60,7 +61,8 @@ def libc_prefix(point: str) -> str:
     return "" if point in ("/", ".") else point.lstrip("/")
 
 
-def mount_preopens(mounts: Iterable[tuple[str, Backend, bool] | tuple[str, Backend, bool, str]]
+def mount_preopens(mounts: Iterable[tuple[str, Backend, bool] | tuple[str, Backend, bool, str]
+                                    | tuple[str, Backend, bool, str, MountRights | None]]
                    ) -> list[Preopen]:
     """The preopens of a run, in the order given: one per ``(guest_path, backend,
     readonly)`` or ``(guest_path, backend, readonly, subdir)`` (open a URL or host directory
@@ -75,6 +77,7 @@ def mount_preopens(mounts: Iterable[tuple[str, Backend, bool] | tuple[str, Backe
     for mount in mounts:
         guest_path, backend, readonly = mount[0], mount[1], mount[2]
         subdir = mount[3] if len(mount) > 3 else ""
+        rights = mount[4] if len(mount) > 4 else None
         point = normalize_mount_point(guest_path)
         if not isinstance(backend, Backend):
             raise TypeError(f"the mount at {guest_path!r} needs a Backend, got {backend!r}: "
@@ -86,7 +89,8 @@ def mount_preopens(mounts: Iterable[tuple[str, Backend, bool] | tuple[str, Backe
                 f"mount points {first!r} and {guest_path!r} are the same directory to the "
                 "guest (its libc would only ever use the second): mount one filesystem there")
         seen[key] = guest_path
-        out.append(Preopen(point, backend, readonly=bool(readonly), subdir=subdir))
+        out.append(Preopen(point, backend, readonly=bool(readonly), subdir=subdir,
+                           rights=rights))
     return out
 
 

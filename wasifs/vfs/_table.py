@@ -9,6 +9,7 @@ from ..abi import Errno
 from ..backends import Backend, errno_of
 from ..errors import WasiError
 from ..stdio import Sink, Source
+from ._rights import MountRights
 
 __all__ = ("DirRef", "OpenDir", "OpenFile", "StdioFile", "Desc", "FdTable", "Preopen",
            "shares_namespace")
@@ -26,10 +27,10 @@ class Preopen:
     :func:`shares_namespace`). The directory must exist when the preopen is opened.
     """
 
-    __slots__ = ("guest_path", "backend", "readonly", "subdir")
+    __slots__ = ("guest_path", "backend", "readonly", "subdir", "rights")
 
     def __init__(self, guest_path: str, backend: Backend, readonly: bool = False, *,
-                 subdir: str = "") -> None:
+                 subdir: str = "", rights: MountRights | None = None) -> None:
         if not isinstance(subdir, str):
             raise TypeError(f"subdir must be a str, not {type(subdir).__name__}")
         parts = [p for p in subdir.split("/") if p and p != "."]
@@ -41,6 +42,10 @@ class Preopen:
         self.readonly = readonly or bool(getattr(backend, "readonly", False))
         #: the preopen's root, relative to the backend's root ("" for the root itself)
         self.subdir = "/".join(parts)
+        if rights is not None and not isinstance(rights, MountRights):
+            raise TypeError(f"rights must be a MountRights, not {type(rights).__name__}")
+        #: the rights of the preopened directory (None: :data:`MountRights.ALL`)
+        self.rights = rights
 
     def open_root(self) -> Any:
         """A new directory handle on the preopen's root (the backend's root or ``subdir``).
@@ -66,6 +71,8 @@ class Preopen:
 
     def __repr__(self) -> str:
         sub = f", subdir={self.subdir!r}" if self.subdir else ""
+        if self.rights is not None:
+            sub += f", rights={self.rights!r}"
         return f"Preopen({self.guest_path!r}, {self.backend!r}, readonly={self.readonly}{sub})"
 
 
@@ -132,12 +139,12 @@ class OpenDir:
 
     __slots__ = (
         "ref", "backend", "fdflags", "rights_base", "rights_inheriting", "readonly",
-        "preopen", "entries",
+        "preopen", "entries", "ceiling",
     )
 
     def __init__(
         self, ref: DirRef, *, rights_base: int, rights_inheriting: int, readonly: bool,
-        preopen: str | None = None,
+        preopen: str | None = None, ceiling: int | None = None,
     ) -> None:
         self.ref = ref
         self.backend = ref.backend
@@ -146,6 +153,10 @@ class OpenDir:
         self.rights_inheriting = rights_inheriting
         self.readonly = readonly
         self.preopen = preopen
+        #: the inheriting rights the host gave the mount this directory is in
+        #: (``Mount(rights=...)``), passed on to directories opened beneath it; None: the
+        #: default rights, which the guest alone may reduce
+        self.ceiling = ceiling
         #: snapshot of the listing taken at cookie 0; later cookies index into it
         self.entries: list[tuple[bytes, int, int]] | None = None
 

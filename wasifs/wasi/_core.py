@@ -52,6 +52,8 @@ from ..errors import ProcExit, WasiError, errno_from_exception
 from ..interrupt import CancelToken
 from ..stdio import BytesSource, CaptureSink, Sink, Source
 from ..vfs import (
+    PREOPEN_RIGHTS_BASE,
+    PREOPEN_RIGHTS_INHERITING,
     DirRef,
     FdTable,
     OpenDir,
@@ -158,15 +160,7 @@ _RIG_PATH_SYMLINK = int(Rights.PATH_SYMLINK)
 _RIG_PATH_UNLINK_FILE = int(Rights.PATH_UNLINK_FILE)
 _RIG_POLL_FD_READWRITE = int(Rights.POLL_FD_READWRITE)
 
-#: What wasmtime reports for a preopened directory ("rights expected by many userlands").
-PREOPEN_RIGHTS_BASE = int(
-    Rights.PATH_CREATE_DIRECTORY | Rights.PATH_CREATE_FILE | Rights.PATH_LINK_SOURCE
-    | Rights.PATH_LINK_TARGET | Rights.PATH_OPEN | Rights.FD_READDIR | Rights.PATH_READLINK
-    | Rights.PATH_RENAME_SOURCE | Rights.PATH_RENAME_TARGET | Rights.PATH_SYMLINK
-    | Rights.PATH_REMOVE_DIRECTORY | Rights.PATH_UNLINK_FILE | Rights.PATH_FILESTAT_GET
-    | Rights.PATH_FILESTAT_SET_TIMES | Rights.FD_FILESTAT_GET | Rights.FD_FILESTAT_SET_TIMES
-)
-PREOPEN_RIGHTS_INHERITING = PREOPEN_RIGHTS_BASE | RIGHTS_FILE
+# What wasmtime reports for a preopened directory: wasifs.vfs._rights (MountRights.ALL).
 
 _FILETYPE_BY_MODE = {
     _stat.S_IFREG: int(Filetype.REGULAR_FILE),
@@ -280,9 +274,12 @@ class WasiCore:
         if not p.guest_path:
             raise ValueError("a preopen needs a non-empty guest path")
         handle = p.open_root()
-        d = OpenDir(DirRef(p.backend, handle), rights_base=PREOPEN_RIGHTS_BASE,
-                    rights_inheriting=PREOPEN_RIGHTS_INHERITING, readonly=p.readonly,
-                    preopen=p.guest_path)
+        rights = p.rights
+        d = OpenDir(DirRef(p.backend, handle),
+                    rights_base=PREOPEN_RIGHTS_BASE if rights is None else rights.base,
+                    rights_inheriting=PREOPEN_RIGHTS_INHERITING if rights is None
+                    else rights.inheriting, readonly=p.readonly, preopen=p.guest_path,
+                    ceiling=None if rights is None else rights.inheriting)
         return self.table.add(d)
 
     def close(self) -> None:
@@ -1188,6 +1185,10 @@ class WasiCore:
         read = bool(fs_rights_base & _RIG_FD_READ)
         write = bool(fs_rights_base & _RIG_FD_WRITE)
         inh = d.rights_inheriting
+        if d.ceiling is not None and not d.ceiling & _RIG_FD_WRITE:
+            if trunc:  # a mount the host gave no write right: no truncation, no write handle
+                return _NOTCAPABLE
+            write = False
         new: OpenFile | OpenDir
         if not want_dir and not d.readonly:
             # Optimistic: open the final name directly (the backend never follows a symlink
@@ -1225,7 +1226,7 @@ class WasiCore:
                     ref.count += 1
                 new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
                               rights_inheriting=fs_rights_inheriting & inh,
-                              readonly=d.readonly)
+                              readonly=d.readonly, ceiling=d.ceiling)
             else:
                 st = self._lstat(backend, r)
                 if st is None:
@@ -1248,7 +1249,7 @@ class WasiCore:
                     ref = DirRef(backend, backend.opendir(r.dir, r.name))
                     new = OpenDir(ref, rights_base=fs_rights_base & inh & RIGHTS_DIR_BASE,
                                   rights_inheriting=fs_rights_inheriting & inh,
-                                  readonly=d.readonly)
+                                  readonly=d.readonly, ceiling=d.ceiling)
                 elif _stat.S_ISLNK(st.mode):
                     if creat and excl:
                         return _ERR_EXIST
