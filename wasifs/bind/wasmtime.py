@@ -65,6 +65,7 @@ from ..interrupt import CancelToken
 from ..stdio import HostCallbackError
 from ._codegen import CHECKED_FACTORIES
 from ._interrupt import EpochWatch, watch_store
+from ..wasi import WasiCore
 from ._raw import CALLBACK, Keep, RawApi, probe, register
 
 __all__ = (
@@ -283,6 +284,34 @@ class _StoreState:
 
 _NO_MEMORY: Final = 'the guest calls a WASI function that needs memory but exports no "memory"'
 
+#: Calls whose answer never depends on anything (``WasiCore``'s own methods): served by a
+#: tiny WebAssembly module instantiated in the guest's store, so calling them costs no
+#: crossing into Python (wasmtime calls between two instances directly).
+_CONSTANT_CALLS: Final = {"sched_yield": 0, "proc_raise": int(Errno.NOTSUP)}
+_CONSTANT_WAT: Final = (
+    "(module"
+    f' (func (export "sched_yield") (result i32) i32.const {_CONSTANT_CALLS["sched_yield"]})'
+    f' (func (export "proc_raise") (param i32) (result i32)'
+    f' i32.const {_CONSTANT_CALLS["proc_raise"]}))'
+)
+# id(engine) -> (engine, module): the engine is kept so that its id stays unique
+_constant_modules: dict[int, tuple[wasmtime.Engine, wasmtime.Module]] = {}
+
+
+def _constant_module(engine: wasmtime.Engine) -> wasmtime.Module:
+    found = _constant_modules.get(id(engine))
+    if found is None or found[0] is not engine:
+        found = _constant_modules[id(engine)] = (engine, wasmtime.Module(engine, _CONSTANT_WAT))
+    return found[1]
+
+
+def _is_constant(core: object, name: str, method: Any) -> bool:
+    """Whether ``method`` is ``WasiCore``'s own constant ``name`` (not overridden by a
+    subclass, not wrapped on the instance, e.g. by audit or metrics)."""
+    return (name in _CONSTANT_CALLS and isinstance(core, WasiCore)
+            and getattr(method, "__func__", None) is WasiCore.__dict__[name]
+            and getattr(method, "__self__", None) is core)
+
 
 class WasmtimeBinding:
     """Connects a ``WasiCore`` to one ``wasmtime.Store``.
@@ -291,6 +320,10 @@ class WasmtimeBinding:
     :param core: the sans-I/O core (``mem`` slot plus one method per syscall).
     :param mode: ``"raw"``, ``"checked"`` or ``"auto"`` (raw when available).
     :param strict: re-raise Python bugs from :meth:`invoke` instead of returning ``EIO``.
+    :param native_constants: answer ``sched_yield`` and ``proc_raise`` (whose results never
+        vary) from a small WebAssembly module in the store instead of Python (only while the
+        core's methods for them are ``WasiCore``'s own, unwrapped); False keeps every call
+        in Python.
     :raises ValueError: for an unknown mode.
     :raises RuntimeError: when ``mode="raw"`` is asked for but unavailable.
     """
@@ -302,6 +335,7 @@ class WasmtimeBinding:
         mode: BindingMode = "auto",
         *,
         strict: bool = False,
+        native_constants: bool = True,
     ) -> None:
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
@@ -319,6 +353,8 @@ class WasmtimeBinding:
         self._state = _StoreState(core, strict, api, ctx)
         self._instance: wasmtime.Instance | None = None
         self._watch: EpochWatch | None = None
+        #: serve sched_yield/proc_raise from WebAssembly (see _CONSTANT_CALLS); False: Python
+        self._native_constants = native_constants
         # Drop core.mem when the store goes away (raw mode also releases from the C finalizer).
         weakref.finalize(store, self._state.release)
 
@@ -392,6 +428,14 @@ class WasmtimeBinding:
             if not callable(method):
                 raise TypeError(f"{type(self._core).__name__} has no method {name!r}")
             methods[name] = method
+        constant = [name for name, method in methods.items()
+                    if self._native_constants and _is_constant(self._core, name, method)]
+        if constant:
+            instance = wasmtime.Instance(self._store, _constant_module(self._store.engine), [])
+            exports = instance.exports(self._store)
+            for name in constant:
+                del methods[name]
+                linker.define(self._store, MODULE, name, exports[name])
         if self._state.api is not None:
             self._define_raw(linker, methods)
         else:
