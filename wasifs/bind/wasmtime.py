@@ -136,6 +136,8 @@ class _StoreState:
         "mem_ref",
         "base",
         "size",
+        "fixed",
+        "trusted",
         "view",
         "parked",
         "parked_in",
@@ -152,6 +154,11 @@ class _StoreState:
         self.mem_ref: Any = None  # raw mode: byref(mem_handle), passed straight to C
         self.base = -1
         self.size = -1
+        #: the memory never moves (the engine was made with memory_may_move off)
+        self.fixed = False
+        #: bytes of the current view a call may use without a fresh look at the memory's size
+        #: (its size when ``fixed``, else -1: every call looks)
+        self.trusted = -1
         self.view: memoryview | None = None
         self.parked: BaseException | None = None
         self.parked_in = ""
@@ -165,7 +172,7 @@ class _StoreState:
             handle = self.api.memory_t.from_buffer_copy(memory._memory)
             self.mem_handle = handle
             self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
-        self.base = self.size = -1  # remap on the next call
+        self.base = self.size = self.trusted = -1  # remap on the next call
 
     def remap(self, base: int | None, size: int) -> None:
         base = base or 0
@@ -175,6 +182,7 @@ class _StoreState:
             view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
         self.base = base
         self.size = size
+        self.trusted = size if self.fixed else -1
         self.view = view
         self.core.mem = view
 
@@ -190,7 +198,7 @@ class _StoreState:
         handle = api.memory_t.from_buffer_copy(item.of.memory)
         self.mem_handle = handle
         self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
-        self.base = self.size = -1  # remap on this call
+        self.base = self.size = self.trusted = -1  # remap on this call
         return self.mem_ref
 
     def refresh_checked(self, caller: wasmtime.Caller) -> None:
@@ -210,7 +218,7 @@ class _StoreState:
         view = self.view
         self.view = None
         self.mem_ref = self.mem_handle = self.memory = None
-        self.base = self.size = -1
+        self.base = self.size = self.trusted = -1
         if view is not None and getattr(self.core, "mem", None) is view:
             self.core.mem = memoryview(bytearray(0))
 
@@ -324,6 +332,10 @@ class WasmtimeBinding:
         vary) from a small WebAssembly module in the store instead of Python (only while the
         core's methods for them are ``WasiCore``'s own, unwrapped); False keeps every call
         in Python.
+    :param memory_fixed: the store's engine never moves a linear memory (made with
+        ``wasmtime.Config.memory_may_move = False``): a call whose memory regions lie inside
+        the view it already has then skips the look at the memory's size (one FFI call).
+        Only pass True for such an engine: a memory that moved would leave a stale view.
     :raises ValueError: for an unknown mode.
     :raises RuntimeError: when ``mode="raw"`` is asked for but unavailable.
     """
@@ -336,6 +348,7 @@ class WasmtimeBinding:
         *,
         strict: bool = False,
         native_constants: bool = True,
+        memory_fixed: bool = False,
     ) -> None:
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
@@ -351,6 +364,7 @@ class WasmtimeBinding:
         self._core = core
         ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
         self._state = _StoreState(core, strict, api, ctx)
+        self._state.fixed = bool(memory_fixed)
         self._instance: wasmtime.Instance | None = None
         self._watch: EpochWatch | None = None
         #: serve sched_yield/proc_raise from WebAssembly (see _CONSTANT_CALLS); False: Python
