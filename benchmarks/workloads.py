@@ -155,6 +155,7 @@ WORKLOADS: dict[str, Workload] = {
             (
                 _lat("dirstat", "path_filestat_get, one name under an opened directory"),
                 _lat("dirstat2", "path_filestat_get, sub/name under an opened directory"),
+                _lat("prestat", "path_filestat_get, one name in the preopen (same guest)"),
                 Metric("create", "files/s", "create: open(O_CREAT|O_EXCL)+write+close"),
                 Metric("read", "files/s", "open+read+close"),
                 Metric("unlink", "files/s", "unlink"),

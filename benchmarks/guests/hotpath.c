@@ -1,12 +1,15 @@
 /*
  * hotpath: the calls of the second hot-path pass, written on their own (no shared header).
  *
- *     hotpath <dir> <files> <calls>
+ *     hotpath <dir> <files> <calls> [cpu]
  *
  * Prints "@bench <metric> <count> <ns>" lines, each timing only its loop with
- * CLOCK_MONOTONIC:
+ * CLOCK_MONOTONIC (with "cpu": CLOCK_PROCESS_CPUTIME_ID, the CPU time of the process that runs
+ * the guest and its host calls, which other processes on a busy machine disturb less; not
+ * every runtime has that clock):
  *   dirstat    fstatat() of one name relative to a directory this program opened itself
  *   dirstat2   fstatat() of a two-component path ("sub/name") relative to that directory
+ *   prestat    stat() of one name in the directory argument itself (a preopen under WASI)
  *   create     <files> files made with open(O_CREAT|O_EXCL|O_WRONLY) in a subdirectory,
  *              64 bytes written, closed
  *   read       each opened, read, closed
@@ -25,9 +28,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __wasi__
+#include <wasi/api.h>
+#endif
+
+static int cpu_clock = 0;
+
 static uint64_t now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (cpu_clock) {
+#ifdef __wasi__
+        __wasi_timestamp_t t;
+        if (__wasi_clock_time_get(__WASI_CLOCKID_PROCESS_CPUTIME_ID, 1, &t) != 0) {
+            fprintf(stderr, "hotpath: no process CPU-time clock here\n");
+            exit(2);
+        }
+        return (uint64_t)t;
+#else
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+#endif
+    } else {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    }
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -52,10 +74,11 @@ static long number(const char *s) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: hotpath <dir> <files> <calls>\n");
+    if (argc != 4 && !(argc == 5 && strcmp(argv[4], "cpu") == 0)) {
+        fprintf(stderr, "usage: hotpath <dir> <files> <calls> [cpu]\n");
         return 2;
     }
+    cpu_clock = argc == 5;
     const char *root = argv[1];
     long files = number(argv[2]);
     long calls = number(argv[3]);
@@ -88,6 +111,16 @@ int main(int argc, char **argv) {
     for (long i = 0; i < calls; i++)
         if (fstatat(dfd, "sub/target", &st, 0) != 0) die("fstatat", "sub/target");
     report("dirstat2", calls, now() - t);
+
+    char top[512];
+    snprintf(top, sizeof top, "%s/top", root);
+    int tfd = open(top, O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (tfd < 0) die("open", top);
+    close(tfd);
+    t = now();
+    for (long i = 0; i < calls; i++)
+        if (stat(top, &st) != 0) die("stat", top);
+    report("prestat", calls, now() - t);
 
     t = now();
     for (long i = 0; i < calls; i++)
