@@ -395,8 +395,7 @@ class NativeFileSystem(HandleFileSystem):
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError:
                 st = None
-            if (st is not None and st.st_ino == shared._ident[1]
-                    and st.st_dev == shared._ident[0]
+            if (st is not None and (st.st_dev, st.st_ino) == shared._ident
                     and (st.st_mode, st.st_uid, st.st_gid) == shared._st):
                 with _CACHE_LOCK:
                     if not shared._dropped and shared._fd >= 0:

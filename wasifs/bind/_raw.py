@@ -133,6 +133,7 @@ def _probe() -> tuple[RawApi | None, str]:
     if "_memory" not in getattr(wasmtime.Memory, "__annotations__", {}):
         return None, "wasmtime.Memory keeps no _memory handle"
     dll = _ffi.dll
+    hold: ctypes.CDLL
     try:
         hold = ctypes.PyDLL(dll._name)  # the same library, already loaded: no new dlopen
     except (OSError, AttributeError):

@@ -63,9 +63,9 @@ from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..errors import GuestTrap, ProcExit
 from ..interrupt import CancelToken
 from ..stdio import HostCallbackError
+from ..wasi import WasiCore
 from ._codegen import CHECKED_FACTORIES
 from ._interrupt import EpochWatch, watch_store
-from ..wasi import WasiCore
 from ._raw import CALLBACK, Keep, RawApi, probe, register
 
 __all__ = (
