@@ -17,6 +17,7 @@ Runtimes (``--runtimes``, comma separated, in this order by default):
 * ``wasifs-native`` ``wasifs.run`` with ``{"/bench": NativeFileSystem(tmp)}``.
 * ``wasmer-sdk``    the ``wasmer-sdk`` package: a sandbox whose in-memory
                     workspace is ``/workspace``.
+* ``node-wasi``     Node.js's ``node:wasi``, a host directory preopened as ``/bench``.
 * ``native``        the same C sources built with the host ``gcc -O2``.
 
 A wasifs runtime may carry a binding suffix, e.g. ``wasifs-memory@checked``.

@@ -18,7 +18,8 @@ from .guests import GCC_FLAGS, Guest, dist_version, gcc_id
 from .interpreter import Launch
 
 BASELINE = "wasmtime"
-DEFAULT_RUNTIMES = ("wasmtime", "wasifs-memory", "wasifs-native", "wasmer-sdk", "native")
+DEFAULT_RUNTIMES = ("wasmtime", "wasifs-memory", "wasifs-native", "wasmer-sdk", "node-wasi",
+                    "native")
 
 #: The sandbox columns' quotas: every limit set, none reached by a workload (what the
 #: accounting costs, not what a refusal does).
@@ -334,6 +335,69 @@ class WasmerRuntime:
             self._cache = None
 
 
+#: Runs one guest under Node.js's ``node:wasi``: argv[2] the module, argv[3] the host dir
+#: preopened as /bench, the rest the guest's arguments after its name and "/bench".
+_NODE_SCRIPT = r"""
+const { readFileSync } = require("node:fs");
+const { WASI } = require("node:wasi");
+const [wasmPath, hostDir, ...rest] = process.argv.slice(2);
+const wasi = new WASI({ version: "preview1", args: ["guest", "/bench", ...rest], env: {},
+                        preopens: { "/bench": hostDir }, returnOnExit: true });
+const mod = new WebAssembly.Module(readFileSync(wasmPath));
+const instance = new WebAssembly.Instance(mod, wasi.getImportObject());
+process.exitCode = wasi.start(instance);
+"""
+
+
+class NodeWasiRuntime:
+    """Node.js's ``node:wasi`` (uvwasi), a tmpfs directory preopened as /bench; one
+    ``node`` process per run (its start-up counts in the whole-run wall time only)."""
+
+    name = "node-wasi"
+    launches = False
+
+    def __init__(self) -> None:
+        self.description = ""
+        self._node: str | None = None
+        self._script: str | None = None
+
+    def unavailable(self) -> str | None:
+        node = shutil.which("node")
+        if node is None:
+            return "no node on PATH"
+        proc = subprocess.run([node, "--version"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            return f"node --version failed: {proc.stderr.strip()}"
+        self._node = node
+        fd, self._script = tempfile.mkstemp(prefix="wasifs-bench-node-", suffix=".cjs")
+        with open(fd, "w") as f:
+            f.write(_NODE_SCRIPT)
+        self.description = f"node {proc.stdout.strip()} node:wasi (uvwasi), host dir preopened"
+        return None
+
+    def run(self, guest: Guest, args: Sequence[str], tmp: Path) -> RunOutput:
+        assert self._node is not None and self._script is not None
+        bench = tmp / "bench"
+        bench.mkdir()
+        wasm = tmp / f"{guest.name}.wasm"
+        wasm.write_bytes(guest.wasm)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [self._node, "--no-warnings", self._script, str(wasm), str(bench), *args],
+            capture_output=True, timeout=3600,
+        )
+        wall = time.perf_counter() - t0
+        return RunOutput(proc.returncode, proc.stdout, proc.stderr, wall)
+
+    def launch(self, launch: Launch, tmp: Path) -> RunOutput:
+        raise NotImplementedError("the node-wasi column runs the C guests only")
+
+    def close(self) -> None:
+        if self._script is not None:
+            Path(self._script).unlink(missing_ok=True)
+            self._script = None
+
+
 class NativeRuntime:
     """The same C source built with the host gcc, run on a tmp directory."""
 
@@ -379,6 +443,8 @@ def make_runtime(name: str) -> Runtime:
         return WasmerRuntime()
     if base == "native" and not binding:
         return NativeRuntime()
+    if base == "node-wasi" and not binding:
+        return NodeWasiRuntime()
     raise ValueError(
         f"unknown runtime {name!r}; known: {', '.join(DEFAULT_RUNTIMES)}, wasifs-sandbox, "
         "wasifs-sandbox-native (wasifs-* also take @auto, @raw or @checked)"

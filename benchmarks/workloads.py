@@ -146,6 +146,25 @@ WORKLOADS: dict[str, Workload] = {
             (Metric("walk", "entries/s", "walk: entries visited"),),
         ),
         Workload(
+            "hotpath",
+            "hotpath",
+            "the second hot-path pass: {0} small files (64 B) in a subdirectory, {1} calls"
+            " per loop, a directory the guest opened itself",
+            ("10000", "100000"),
+            ("500", "5000"),
+            (
+                _lat("dirstat", "path_filestat_get, one name under an opened directory"),
+                _lat("dirstat2", "path_filestat_get, sub/name under an opened directory"),
+                _lat("prestat", "path_filestat_get, one name in the preopen (same guest)"),
+                Metric("create", "files/s", "create: open(O_CREAT|O_EXCL)+write+close"),
+                Metric("read", "files/s", "open+read+close"),
+                Metric("unlink", "files/s", "unlink"),
+                _lat("fdstat", "fd_fdstat_get"),
+                _lat("clock", "clock_time_get"),
+                _lat("seek", "fd_seek"),
+            ),
+        ),
+        Workload(
             "interpreter",
             "",
             "CPython for WASI starts and imports {0} stdlib modules from a PYTHONHOME folder",

@@ -160,7 +160,10 @@ class WasiHost:
         self.options = opts
         self.core, self.preopens = build_core(opts)
         self.store = store
-        self.binding = WasmtimeBinding(store, self.core, opts.binding, strict=opts.strict)
+        known = engine_settings(store.engine)
+        self.binding = WasmtimeBinding(
+            store, self.core, opts.binding, strict=opts.strict,
+            memory_fixed=known is not None and known.get("memory_may_move") is False)
         self._instance: wasmtime.Instance | None = None
         self._closed = False
         #: this host's own token: cancelled by ``cancel=``'s token, by Ctrl-C, or directly

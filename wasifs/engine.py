@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -50,7 +51,14 @@ __all__ = (
 ModuleSource = bytes | bytearray | str | os.PathLike[str] | wasmtime.Module
 
 #: The ``wasmtime.Config`` settings of the engines wasifs makes unless told otherwise.
-DEFAULT_ENGINE_SETTINGS: Mapping[str, bool | int | str] = {"epoch_interruption": True}
+DEFAULT_ENGINE_SETTINGS: Mapping[str, bool | int | str] = {
+    "epoch_interruption": True,
+    # A linear memory never moves (on a 64-bit host a 32-bit memory has its whole 4 GiB
+    # reserved anyway): the binding can then trust its view of memory between calls.
+    **({"memory_may_move": False}
+       if sys.maxsize > 2**32 and isinstance(getattr(wasmtime.Config, "memory_may_move", None),
+                                             property) else {}),
+}
 #: How many compiled modules this process keeps (per engine and content).
 MODULE_CACHE_ENTRIES = 32
 #: The default bound of the on-disk cache (``$WASIFS_MODULE_CACHE_SIZE`` overrides it).

@@ -129,9 +129,12 @@ def test_handles_closed_on_garbage_collection(fs: NativeFileSystem) -> None:
     for _ in range(20):
         handles.append(fs.opendir(r, "d"))
         handles.append(fs.open_file(r, "file", read=True, write=False))
-    assert open_fds() == before + 41
+    # the directory is opened once and lent 20 times (the backend's directory cache)
+    assert open_fds() == before + 22
     del handles, r
     gc.collect()
+    assert open_fds() == before + 1  # the cache still holds "d"
+    fs.forget_dirs()
     assert open_fds() == before
 
 
@@ -171,7 +174,9 @@ def test_descriptors_are_cloexec_and_nofollow_dirs(fs: NativeFileSystem, rd: Nat
         assert stat.S_ISDIR(os.fstat(d.fileno()).st_mode)
         flags = fcntl.fcntl(f.fileno(), fcntl.F_GETFL)
         assert flags & os.O_ACCMODE == os.O_RDWR
-        assert not flags & os.O_NONBLOCK  # cleared after the open
+        # O_NONBLOCK (set so that opening a FIFO never blocks) is cleared after the open,
+        # except on Linux, where open(2) documents it as without effect on a regular file
+        assert bool(flags & os.O_NONBLOCK) == (sys.platform.startswith("linux"))
         assert not flags & os.O_APPEND
     finally:
         fs.close(f)

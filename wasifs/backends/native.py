@@ -25,6 +25,7 @@ import errno
 import os
 import stat as _stat
 import threading
+import weakref
 from typing import Any, ClassVar, Final
 
 try:
@@ -49,6 +50,10 @@ _O_NOCTTY: Final = getattr(os, "O_NOCTTY", 0)
 _DIR_FLAGS: Final = os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
 _FILE_BASE_FLAGS: Final = _O_NOFOLLOW | _O_CLOEXEC | _O_NONBLOCK | _O_NOCTTY
 
+#: Only Linux documents O_NONBLOCK as having no effect on a regular file; elsewhere it is
+#: cleared after the open (one fcntl).
+_CLEAR_NONBLOCK: Final = not os.uname().sysname.startswith("Linux") if hasattr(os, "uname") \
+    else True
 _HAVE_PREADV: Final = hasattr(os, "preadv")
 if _HAVE_PREADV:
     _preadv = os.preadv  # bound once: pread is the hot path
@@ -66,6 +71,11 @@ _MAYBE_SYMLINK_ERRNOS: Final = frozenset(
     if e is not None
 )
 _BAD_NAMES: Final = frozenset(("", ".", ".."))
+#: Directories a backend keeps open between calls, at most (see ``NativeFileSystem.opendir``).
+_DIR_CACHE_MAX: Final = 16
+_CACHE_LOCK: Final = threading.Lock()  # loans and membership of every backend's cache
+_S_IFDIR: Final = _stat.S_IFDIR
+_S_IFMT: Final = 0o170000
 
 
 class NativeUnsupportedError(NotImplementedError):
@@ -111,12 +121,33 @@ def _open(path: str, flags: int, mode: int = 0o777, *, dir_fd: int) -> int:
     """``os.open`` that leaves the host its reserve of descriptors: the kernel hands out
     the lowest free number, so a number at the ceiling means that at most the reserve is
     left (then ``EMFILE``, as if the process limit were reached)."""
-    fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    try:
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno != errno.EMFILE or not _forget_all_dirs():
+            raise
+        fd = os.open(path, flags, mode, dir_fd=dir_fd)  # the kept directories made room
     if fd >= _fd_ceiling and fd >= _descriptor_ceiling():  # re-read: the limit may change
         os.close(fd)
+        if _forget_all_dirs():
+            return _open(path, flags, mode, dir_fd=dir_fd)
         raise OSError(errno.EMFILE, "too many open files (the host keeps a reserve of "
                       "descriptors for itself)")
     return fd
+
+
+#: Every backend that keeps directories open between calls: when descriptors run short,
+#: they give them back before anything fails with EMFILE.
+_KEEPERS: Final[weakref.WeakValueDictionary[int, NativeFileSystem]] = \
+    weakref.WeakValueDictionary()
+
+
+def _forget_all_dirs() -> bool:
+    """Close every kept directory (of every backend); whether any was kept."""
+    kept = [fs for fs in list(_KEEPERS.values()) if fs._dirs]
+    for fs in kept:
+        fs.forget_dirs()
+    return bool(kept)
 
 
 def _check_name(name: str) -> None:
@@ -211,12 +242,45 @@ class NativeDir(_Handle):
         self._lock = threading.Lock()  # guards the descriptor's directory offset (listdir)
 
 
+class _RootDir(NativeDir):
+    """A handle from ``root()``: giving it back also empties the directory cache."""
+
+    __slots__ = ()
+
+
+class _SharedDir(NativeDir):
+    """A directory handle the backend keeps between calls (see ``NativeFileSystem.opendir``)
+    and lends out: ``close`` gives back one loan; the descriptor is closed only once the
+    backend dropped it from its cache and no loan is left."""
+
+    __slots__ = ("_loans", "_dropped", "_key", "_st")
+
+    def __init__(self, fd: int, ident: tuple[int, int], key: tuple[int, int, str],
+                 st: tuple[int, int, int]) -> None:
+        super().__init__(fd)
+        self._ident = ident
+        self._key = key
+        self._st = st  # (st_mode, st_uid, st_gid) when it was opened
+        self._loans = 0
+        self._dropped = False
+
+    def close(self) -> None:
+        """Give back one loan (closes the descriptor after the cache dropped it)."""
+        with _CACHE_LOCK:
+            if self._loans > 0:
+                self._loans -= 1
+            if not self._dropped or self._loans:
+                return
+        super().close()
+
+
 class NativeFile(_Handle):
     """A regular-file handle: an open host descriptor (``O_NOFOLLOW``)."""
 
     __slots__ = ("_lock", "_append_mode", "writable", "readable")
 
-    def __init__(self, fd: int, ident: tuple[int, int], readable: bool, writable: bool) -> None:
+    def __init__(self, fd: int, ident: tuple[int, int] | None, readable: bool,
+                 writable: bool) -> None:
         super().__init__(fd, ident)
         self.readable = readable
         self.writable = writable
@@ -258,6 +322,10 @@ class NativeFileSystem(HandleFileSystem):
         super().__init__(auto_mkdir=auto_mkdir, **storage_options)
         self.root_path: str = os.path.abspath(os.fspath(root))
         self.readonly = bool(readonly)
+        # (parent st_dev, parent st_ino, name) -> a directory handle kept open between calls,
+        # revalidated by name on every use (see opendir)
+        self._dirs: dict[tuple[int, int, str], _SharedDir] = {}
+        _KEEPERS[id(self)] = self
         try:
             self._root = NativeDir(os.open(self.root_path,
                                            os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC))
@@ -277,19 +345,19 @@ class NativeFileSystem(HandleFileSystem):
         return f"NativeFileSystem({self.root_path!r}{ro})"
 
     # --- handles -------------------------------------------------------------------------
-    def _reopen_dir(self, dir_fd: int) -> NativeDir:
+    def _reopen_dir(self, dir_fd: int, cls: type[NativeDir] = NativeDir) -> NativeDir:
         """A new handle (its own open file description) on the directory ``dir_fd``."""
         try:
-            return NativeDir(_open(".", _DIR_FLAGS, dir_fd=dir_fd))
+            return cls(_open(".", _DIR_FLAGS, dir_fd=dir_fd))
         except PermissionError:
             if not _O_PATH:
                 raise
-            return NativeDir(_open(".", _O_PATH | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd),
-                             listable=False)
+            return cls(_open(".", _O_PATH | _O_DIRECTORY | _O_CLOEXEC, dir_fd=dir_fd),
+                       listable=False)
 
     def root(self) -> NativeDir:
         """A new directory handle on the root."""
-        return self._reopen_dir(self._root._fd)
+        return self._reopen_dir(self._root._fd, _RootDir)
 
     def _symlink_error(self, exc: OSError, dir: NativeDir, name: str) -> OSError:
         """``exc`` from an ``O_NOFOLLOW`` open, made ``ELOOP`` when ``name`` is a symlink
@@ -304,16 +372,44 @@ class NativeFileSystem(HandleFileSystem):
 
     def opendir(self, dir: NativeDir, name: str) -> NativeDir:
         """A handle on the directory ``name`` in ``dir``. ``ELOOP`` on a symlink,
-        ``NotADirectoryError`` on anything else that is not a directory."""
+        ``NotADirectoryError`` on anything else that is not a directory.
+
+        The backend keeps the last directories it opened this way (at most
+        ``_DIR_CACHE_MAX``) and lends the same handle again while ``name`` in ``dir`` is
+        still that directory: one ``fstatat(AT_SYMLINK_NOFOLLOW)`` of ``name`` instead of an
+        ``openat`` and a ``close``. The check is by name, on every use: the entry must be a
+        directory (not a symlink) with the device, inode, mode and owner the handle was
+        opened on; a directory the host renamed, removed or replaced (by a symlink or by
+        another directory) is never lent again, so a kept handle reaches only what a fresh
+        ``openat`` of ``name`` would. Handles stay open while lent (closing one gives the
+        loan back)."""
         _check_name(name)
+        fd = dir._fd
+        pident = dir._ident
+        if pident is None:
+            pident = dir.ident()
+        key = (pident[0], pident[1], name)
+        shared = self._dirs.get(key)
+        if shared is not None:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                st = None
+            if (st is not None and (st.st_dev, st.st_ino) == shared._ident
+                    and (st.st_mode, st.st_uid, st.st_gid) == shared._st):
+                with _CACHE_LOCK:
+                    if not shared._dropped and shared._fd >= 0:
+                        shared._loans += 1
+                        return shared
+            self._drop_dir(key)
         try:
-            return NativeDir(_open(name, _DIR_FLAGS, dir_fd=dir._fd))
+            new = _open(name, _DIR_FLAGS, dir_fd=fd)
         except PermissionError:
             if not _O_PATH:
                 raise
             flags = _O_PATH | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC
             try:
-                return NativeDir(_open(name, flags, dir_fd=dir._fd), listable=False)
+                return NativeDir(_open(name, flags, dir_fd=fd), listable=False)
             except OSError as exc:
                 if exc.errno in _MAYBE_SYMLINK_ERRNOS:
                     raise self._symlink_error(exc, dir, name) from None
@@ -322,6 +418,45 @@ class NativeFileSystem(HandleFileSystem):
             if exc.errno in _MAYBE_SYMLINK_ERRNOS:
                 raise self._symlink_error(exc, dir, name) from None
             raise
+        try:
+            st = os.fstat(new)
+        except BaseException:
+            os.close(new)
+            raise
+        shared = _SharedDir(new, (st.st_dev, st.st_ino), key,
+                            (st.st_mode, st.st_uid, st.st_gid))
+        with _CACHE_LOCK:
+            dirs = self._dirs
+            if len(dirs) >= _DIR_CACHE_MAX:
+                oldest = next(iter(dirs))
+                self._drop_locked(dirs.pop(oldest))
+            old = dirs.pop(key, None)
+            if old is not None:
+                self._drop_locked(old)
+            dirs[key] = shared
+            shared._loans = 1
+        return shared
+
+    @staticmethod
+    def _drop_locked(shared: _SharedDir) -> None:
+        shared._dropped = True
+        if not shared._loans:
+            _Handle.close(shared)
+
+    def _drop_dir(self, key: tuple[int, int, str]) -> None:
+        with _CACHE_LOCK:
+            shared = self._dirs.pop(key, None)
+            if shared is not None:
+                self._drop_locked(shared)
+
+    def forget_dirs(self) -> None:
+        """Close the directories kept between calls (those still lent close when given
+        back). Nothing else changes: the next lookups open them again."""
+        with _CACHE_LOCK:
+            dirs = list(self._dirs.values())
+            self._dirs.clear()
+            for shared in dirs:
+                self._drop_locked(shared)
 
     def open_file(self, dir: NativeDir, name: str, *, read: bool, write: bool,
                   create: bool = False, exclusive: bool = False, truncate: bool = False,
@@ -332,6 +467,21 @@ class NativeFileSystem(HandleFileSystem):
         _check_name(name)
         if self.readonly and (write or create or truncate):
             raise _erofs(f"open {name!r} for writing")
+        if create and exclusive:
+            # O_CREAT|O_EXCL makes a new regular file or fails (EEXIST also for a symlink,
+            # a FIFO or a device of that name): one openat, no check after it, no
+            # O_NONBLOCK to clear
+            flags = _O_NOFOLLOW | _O_CLOEXEC | _O_NOCTTY | os.O_CREAT | os.O_EXCL
+            flags |= (os.O_RDWR if read else os.O_WRONLY) if write else os.O_RDONLY
+            if truncate:
+                flags |= os.O_TRUNC
+            try:
+                return NativeFile(_open(name, flags, mode, dir_fd=dir._fd), None, read,
+                                  write)
+            except OSError as exc:
+                if exc.errno in _MAYBE_SYMLINK_ERRNOS and exc.errno != errno.ENOTDIR:
+                    raise self._symlink_error(exc, dir, name) from None
+                raise
         flags = _FILE_BASE_FLAGS
         if write:
             flags |= os.O_RDWR if read else os.O_WRONLY
@@ -339,12 +489,12 @@ class NativeFileSystem(HandleFileSystem):
             flags |= os.O_RDONLY
         if create:
             flags |= os.O_CREAT
-            if exclusive:
-                flags |= os.O_EXCL
         if truncate:
             flags |= os.O_TRUNC
         try:
-            # O_NONBLOCK: opening a FIFO must not block; cleared below for regular files.
+            # O_NONBLOCK: opening a FIFO must not block. It stays set on a regular file,
+            # where Linux ignores it (open(2): "this flag has no effect for regular files
+            # and block devices"), which saves an fcntl per open.
             fd = _open(name, flags, mode, dir_fd=dir._fd)
         except OSError as exc:
             if exc.errno in _MAYBE_SYMLINK_ERRNOS and exc.errno != errno.ENOTDIR:
@@ -358,7 +508,8 @@ class NativeFileSystem(HandleFileSystem):
                 if _stat.S_ISDIR(st.st_mode):
                     raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
                 raise _special_file(name)
-            fcntl.fcntl(fd, fcntl.F_SETFL, 0)  # clear O_NONBLOCK (no other status flag set)
+            if _CLEAR_NONBLOCK:
+                fcntl.fcntl(fd, fcntl.F_SETFL, 0)
         except BaseException:
             os.close(fd)
             raise
@@ -367,6 +518,8 @@ class NativeFileSystem(HandleFileSystem):
     def close(self, handle: NativeDir | NativeFile) -> None:
         """Give back a handle (closes its descriptor). Never raises."""
         try:
+            if handle.__class__ is _RootDir and self._dirs:
+                self.forget_dirs()  # a run's preopen went away: keep nothing for it
             handle.close()
         except Exception:  # noqa: BLE001 - the protocol promises close never raises
             pass

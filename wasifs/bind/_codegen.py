@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Mapping
 from operator import index
 from typing import Any, Final
 
-from ..abi import I64, SYSCALLS
+from ..abi import I64, SYSCALL_PARAMS, SYSCALLS
 from ..errors import ProcExit, WasiError
 
-__all__ = ("NO_MEMORY", "CHECKED_FACTORIES", "build_raw_factories", "checked_source", "raw_source")
+__all__ = ("DIRECT_REGIONS", "NO_MEMORY", "CHECKED_FACTORIES", "build_raw_factories", "checked_source", "raw_source")
 
 #: Syscalls that never read or write guest memory: their trampolines skip the memory refresh.
 NO_MEMORY: Final = frozenset(
@@ -49,6 +49,30 @@ NO_MEMORY: Final = frozenset(
         "sock_shutdown",
     }
 )
+
+#: Syscalls whose every guest-memory region is named by their own arguments: (pointer
+#: parameter, size in bytes or the name of the length parameter). When the binding knows that
+#: the memory never moves (``st.trusted`` is the size of the current view, else -1), a call
+#: whose regions all lie inside the view needs no fresh look at the memory's size: a memory
+#: only grows, so what lay inside still does.
+DIRECT_REGIONS: Final[dict[str, tuple[tuple[str, int | str], ...]]] = {
+    "clock_time_get": (("time_ptr", 8),),
+    "clock_res_get": (("resolution_ptr", 8),),
+    "fd_seek": (("newoffset_ptr", 8),),
+    "fd_tell": (("offset_ptr", 8),),
+    "fd_fdstat_get": (("stat_ptr", 24),),
+    "fd_filestat_get": (("buf_ptr", 64),),
+    "fd_prestat_get": (("buf_ptr", 8),),
+    "fd_prestat_dir_name": (("path_ptr", "path_len"),),
+    "path_filestat_get": (("path_ptr", "path_len"), ("buf_ptr", 64)),
+    "path_open": (("path_ptr", "path_len"), ("fd_ptr", 4)),
+    "path_unlink_file": (("path_ptr", "path_len"),),
+    "path_create_directory": (("path_ptr", "path_len"),),
+    "path_remove_directory": (("path_ptr", "path_len"),),
+    "random_get": (("buf_ptr", "buf_len"),),
+    "args_sizes_get": (("argc_ptr", 4), ("argv_buf_size_ptr", 4)),
+    "environ_sizes_get": (("environc_ptr", 4), ("environ_buf_size_ptr", 4)),
+}
 
 _M32: Final = "0xFFFFFFFF"
 _M64: Final = "0xFFFFFFFFFFFFFFFF"
@@ -77,11 +101,24 @@ def raw_source(name: str, stride: int) -> str:
             "            m = st.mem_ref",
             "            if m is None:",
             "                m = st.memory_from_raw_caller(caller)",
+        ]
+        indent = "            "
+        regions = DIRECT_REGIONS.get(name)
+        if regions:
+            pnames = SYSCALL_PARAMS[name]
+            ends = []
+            for ptr, size in regions:
+                end = f"a{pnames.index(ptr)} + " + (
+                    str(size) if isinstance(size, int) else f"a{pnames.index(size)}")
+                ends.append(f"{end} > t")
+            lines += ["            t = st.trusted", f"            if {' or '.join(ends)}:"]
+            indent += "    "
+        lines += [
             # A linear memory only moves when it grows, and growing changes its size: one
             # FFI call (the size) per syscall, the base pointer only re-read after a change.
-            "            n = mem_size(ctx, m)",
-            "            if n != st.size:",
-            "                st.remap(mem_data(ctx, m), n)",
+            f"{indent}n = mem_size(ctx, m)",
+            f"{indent}if n != st.size:",
+            f"{indent}    st.remap(mem_data(ctx, m), n)",
         ]
     call = f"method({', '.join(argnames)})"
     if results:

@@ -63,6 +63,7 @@ from ..abi import I64, MODULE, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..errors import GuestTrap, ProcExit
 from ..interrupt import CancelToken
 from ..stdio import HostCallbackError
+from ..wasi import WasiCore
 from ._codegen import CHECKED_FACTORIES
 from ._interrupt import EpochWatch, watch_store
 from ._raw import CALLBACK, Keep, RawApi, probe, register
@@ -135,6 +136,8 @@ class _StoreState:
         "mem_ref",
         "base",
         "size",
+        "fixed",
+        "trusted",
         "view",
         "parked",
         "parked_in",
@@ -151,6 +154,11 @@ class _StoreState:
         self.mem_ref: Any = None  # raw mode: byref(mem_handle), passed straight to C
         self.base = -1
         self.size = -1
+        #: the memory never moves (the engine was made with memory_may_move off)
+        self.fixed = False
+        #: bytes of the current view a call may use without a fresh look at the memory's size
+        #: (its size when ``fixed``, else -1: every call looks)
+        self.trusted = -1
         self.view: memoryview | None = None
         self.parked: BaseException | None = None
         self.parked_in = ""
@@ -164,7 +172,7 @@ class _StoreState:
             handle = self.api.memory_t.from_buffer_copy(memory._memory)
             self.mem_handle = handle
             self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
-        self.base = self.size = -1  # remap on the next call
+        self.base = self.size = self.trusted = -1  # remap on the next call
 
     def remap(self, base: int | None, size: int) -> None:
         base = base or 0
@@ -174,6 +182,7 @@ class _StoreState:
             view = memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
         self.base = base
         self.size = size
+        self.trusted = size if self.fixed else -1
         self.view = view
         self.core.mem = view
 
@@ -189,7 +198,7 @@ class _StoreState:
         handle = api.memory_t.from_buffer_copy(item.of.memory)
         self.mem_handle = handle
         self.mem_ref = ctypes.c_void_p(ctypes.addressof(handle))  # cheaper to pass than byref
-        self.base = self.size = -1  # remap on this call
+        self.base = self.size = self.trusted = -1  # remap on this call
         return self.mem_ref
 
     def refresh_checked(self, caller: wasmtime.Caller) -> None:
@@ -209,7 +218,7 @@ class _StoreState:
         view = self.view
         self.view = None
         self.mem_ref = self.mem_handle = self.memory = None
-        self.base = self.size = -1
+        self.base = self.size = self.trusted = -1
         if view is not None and getattr(self.core, "mem", None) is view:
             self.core.mem = memoryview(bytearray(0))
 
@@ -283,6 +292,34 @@ class _StoreState:
 
 _NO_MEMORY: Final = 'the guest calls a WASI function that needs memory but exports no "memory"'
 
+#: Calls whose answer never depends on anything (``WasiCore``'s own methods): served by a
+#: tiny WebAssembly module instantiated in the guest's store, so calling them costs no
+#: crossing into Python (wasmtime calls between two instances directly).
+_CONSTANT_CALLS: Final = {"sched_yield": 0, "proc_raise": int(Errno.NOTSUP)}
+_CONSTANT_WAT: Final = (
+    "(module"
+    f' (func (export "sched_yield") (result i32) i32.const {_CONSTANT_CALLS["sched_yield"]})'
+    f' (func (export "proc_raise") (param i32) (result i32)'
+    f' i32.const {_CONSTANT_CALLS["proc_raise"]}))'
+)
+# id(engine) -> (engine, module): the engine is kept so that its id stays unique
+_constant_modules: dict[int, tuple[wasmtime.Engine, wasmtime.Module]] = {}
+
+
+def _constant_module(engine: wasmtime.Engine) -> wasmtime.Module:
+    found = _constant_modules.get(id(engine))
+    if found is None or found[0] is not engine:
+        found = _constant_modules[id(engine)] = (engine, wasmtime.Module(engine, _CONSTANT_WAT))
+    return found[1]
+
+
+def _is_constant(core: object, name: str, method: Any) -> bool:
+    """Whether ``method`` is ``WasiCore``'s own constant ``name`` (not overridden by a
+    subclass, not wrapped on the instance, e.g. by audit or metrics)."""
+    return (name in _CONSTANT_CALLS and isinstance(core, WasiCore)
+            and getattr(method, "__func__", None) is WasiCore.__dict__[name]
+            and getattr(method, "__self__", None) is core)
+
 
 class WasmtimeBinding:
     """Connects a ``WasiCore`` to one ``wasmtime.Store``.
@@ -291,6 +328,14 @@ class WasmtimeBinding:
     :param core: the sans-I/O core (``mem`` slot plus one method per syscall).
     :param mode: ``"raw"``, ``"checked"`` or ``"auto"`` (raw when available).
     :param strict: re-raise Python bugs from :meth:`invoke` instead of returning ``EIO``.
+    :param native_constants: answer ``sched_yield`` and ``proc_raise`` (whose results never
+        vary) from a small WebAssembly module in the store instead of Python (only while the
+        core's methods for them are ``WasiCore``'s own, unwrapped); False keeps every call
+        in Python.
+    :param memory_fixed: the store's engine never moves a linear memory (made with
+        ``wasmtime.Config.memory_may_move = False``): a call whose memory regions lie inside
+        the view it already has then skips the look at the memory's size (one FFI call).
+        Only pass True for such an engine: a memory that moved would leave a stale view.
     :raises ValueError: for an unknown mode.
     :raises RuntimeError: when ``mode="raw"`` is asked for but unavailable.
     """
@@ -302,6 +347,8 @@ class WasmtimeBinding:
         mode: BindingMode = "auto",
         *,
         strict: bool = False,
+        native_constants: bool = True,
+        memory_fixed: bool = False,
     ) -> None:
         if not isinstance(store, wasmtime.Store):
             raise TypeError(f"expected a wasmtime.Store, got {type(store).__name__}")
@@ -317,8 +364,11 @@ class WasmtimeBinding:
         self._core = core
         ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
         self._state = _StoreState(core, strict, api, ctx)
+        self._state.fixed = bool(memory_fixed)
         self._instance: wasmtime.Instance | None = None
         self._watch: EpochWatch | None = None
+        #: serve sched_yield/proc_raise from WebAssembly (see _CONSTANT_CALLS); False: Python
+        self._native_constants = native_constants
         # Drop core.mem when the store goes away (raw mode also releases from the C finalizer).
         weakref.finalize(store, self._state.release)
 
@@ -392,6 +442,14 @@ class WasmtimeBinding:
             if not callable(method):
                 raise TypeError(f"{type(self._core).__name__} has no method {name!r}")
             methods[name] = method
+        constant = [name for name, method in methods.items()
+                    if self._native_constants and _is_constant(self._core, name, method)]
+        if constant:
+            instance = wasmtime.Instance(self._store, _constant_module(self._store.engine), [])
+            exports = instance.exports(self._store)
+            for name in constant:
+                del methods[name]
+                linker.define(self._store, MODULE, name, exports[name])
         if self._state.api is not None:
             self._define_raw(linker, methods)
         else:
