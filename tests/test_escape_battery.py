@@ -330,6 +330,23 @@ def test_fifos_sockets_and_devices_are_not_opened(fsops: bytes, specials: dict[s
     _count("special-file attempts", len(commands))
 
 
+def _wait_blocked_on_fifo(t: threading.Thread) -> None:
+    """Wait until thread ``t`` sleeps in the kernel's FIFO open (Linux: its wchan), so the
+    guest's attempt cannot come before the writer waits (then nothing would be let through
+    whatever the backend does)."""
+    wchan = f"/proc/self/task/{t.native_id}/wchan"
+    for _ in range(300):
+        try:
+            with open(wchan) as f:
+                if f.read() in ("wait_for_partner", "fifo_open", "pipe_wait"):
+                    return
+        except FileNotFoundError:  # pragma: no cover - no procfs: give the thread a moment
+            time.sleep(0.2)
+            return
+        time.sleep(0.01)
+    # a kernel that does not name the wait (wchan "0"): three seconds were enough to block
+
+
 @pytest.mark.xfail(strict=True, reason="the native backend opens a special file (with "
                    "O_NONBLOCK) before it looks at its type: a writer blocked on the FIFO is "
                    "let through")
@@ -351,6 +368,7 @@ def test_a_fifo_is_not_even_opened(fsops: bytes, specials: dict[str, Path]) -> N
 
     t = threading.Thread(target=writer)
     t.start()
+    _wait_blocked_on_fifo(t)
     try:
         wasifs.run(fsops, args=["fsops", "read", "/d/fifo", "stat", "/d/fifo"],
                    mounts={"/d": NativeFileSystem(fifo.parent)})
