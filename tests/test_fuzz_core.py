@@ -52,7 +52,7 @@ from wasifs.backends import (
     SandboxFileSystem,
 )
 from wasifs.stdio import BytesSource, CaptureSink
-from wasifs.trees import DIR, Link, write_tree
+from wasifs.trees import DIR, Link, read_tree, write_tree
 from wasifs.vfs import Preopen
 from wasifs.wasi import BufferCopyMemory, WasiCore
 
@@ -120,7 +120,9 @@ BACKENDS: dict[str, Callable[[HostPath], tuple[Any, Callable[[], str], bool]]] =
 }
 
 
-def run_sequence(kind: str, sequence: list[Op]) -> None:
+def run_sequence(kind: str, sequence: list[Op]) -> tuple[list[int], dict[str, Any]]:
+    """Run ``sequence`` on a core over a new backend of ``kind``, check it; return the
+    errnos and the final tree (``wasifs.trees.read_tree``)."""
     with tempfile.TemporaryDirectory(prefix="wasifs-fuzz-") as tmp:
         backend, state, links = BACKENDS[kind](HostPath(tmp))
         before = state()
@@ -145,6 +147,7 @@ def run_sequence(kind: str, sequence: list[Op]) -> None:
             core.mem = memoryview(run.buf)
             seen = core_tree(core, run.buf, core.add_preopen(Preopen("/walk", backend)))
             assert seen == expected, f"core {seen}\nmodel {expected}\n{listing}"
+            tree = read_tree(backend)
         finally:
             core.close()
         assert state() == before, "something outside the root changed\n" + render(sequence)
@@ -154,6 +157,7 @@ def run_sequence(kind: str, sequence: list[Op]) -> None:
         _count(f"{kind} tree changes", sum(
             1 for (name, _, _), e in zip(sequence, run.errnos, strict=True)
             if e == 0 and name in CHANGES))
+    return run.errnos, tree
 
 
 @pytest.mark.parametrize("kind", list(BACKENDS))

@@ -1373,6 +1373,8 @@ class WasiCore:
         path = self._path(new_path_ptr, new_path_len)
         if "\x00" in target:
             return _INVAL
+        if not target:
+            return _ERR_NOENT  # symlink("", name): ENOENT whatever name is (Linux, wasmtime)
         if target[:1] == "/":
             # A guest may not make a link that could only ever be an escape: wasmtime
             # (cap-std) refuses it before looking at the new path, and so does the official
