@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from fsspec.implementations.memory import MemoryFileSystem as FsspecMemory
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from tests._fuzz import (
     INITIAL,
@@ -52,7 +52,7 @@ from wasifs.backends import (
     SandboxFileSystem,
 )
 from wasifs.stdio import BytesSource, CaptureSink
-from wasifs.trees import DIR, Link, read_tree, write_tree
+from wasifs.trees import DIR, Link, write_tree
 from wasifs.vfs import Preopen
 from wasifs.wasi import BufferCopyMemory, WasiCore
 
@@ -63,8 +63,11 @@ COUNTS: dict[str, int] = {}
 CHANGES = frozenset({"path_create_directory", "path_unlink_file", "path_remove_directory",
                      "path_rename", "path_symlink", "path_link"})
 
+#: WASIFS_FUZZ_SHRINK=0: report the first failing example as found (no shrinking).
+PHASES = tuple(p for p in Phase if p != Phase.shrink or
+               os.environ.get("WASIFS_FUZZ_SHRINK", "1") != "0")
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
-                    database=None, suppress_health_check=list(HealthCheck))
+                    database=None, suppress_health_check=list(HealthCheck), phases=PHASES)
 
 
 def _count(what: str, n: int) -> None:
@@ -120,13 +123,13 @@ BACKENDS: dict[str, Callable[[HostPath], tuple[Any, Callable[[], str], bool]]] =
 }
 
 
-def run_sequence(kind: str, sequence: list[Op]) -> tuple[list[int], dict[str, Any]]:
+def run_sequence(kind: str, sequence: list[Op]) -> tuple[list[int], dict[str, str]]:
     """Run ``sequence`` on a core over a new backend of ``kind``, check it; return the
-    errnos and the final tree (``wasifs.trees.read_tree``)."""
+    errnos and the final tree (``backend_tree`` with data)."""
     with tempfile.TemporaryDirectory(prefix="wasifs-fuzz-") as tmp:
         backend, state, links = BACKENDS[kind](HostPath(tmp))
         before = state()
-        core = WasiCore(args=["prog", "x"], env={"A": "1"},
+        core = WasiCore(args=["syscalls"], env={},  # as the guest runs
                         preopens=[Preopen("/sandbox", backend)],
                         stdin=BytesSource(b"input"), stdout=CaptureSink(),
                         stderr=CaptureSink())
@@ -147,7 +150,7 @@ def run_sequence(kind: str, sequence: list[Op]) -> tuple[list[int], dict[str, An
             core.mem = memoryview(run.buf)
             seen = core_tree(core, run.buf, core.add_preopen(Preopen("/walk", backend)))
             assert seen == expected, f"core {seen}\nmodel {expected}\n{listing}"
-            tree = read_tree(backend)
+            tree = backend_tree(backend, data=True)
         finally:
             core.close()
         assert state() == before, "something outside the root changed\n" + render(sequence)

@@ -1371,10 +1371,6 @@ class WasiCore:
         d = self._dir(fd, _RIG_PATH_SYMLINK)
         target = self._path(old_path_ptr, old_path_len)
         path = self._path(new_path_ptr, new_path_len)
-        if "\x00" in target:
-            return _INVAL
-        if not target:
-            return _ERR_NOENT  # symlink("", name): ENOENT whatever name is (Linux, wasmtime)
         if target[:1] == "/":
             # A guest may not make a link that could only ever be an escape: wasmtime
             # (cap-std) refuses it before looking at the new path, and so does the official
@@ -1382,6 +1378,12 @@ class WasiCore:
             return _ERR_PERM
         r = self._resolve(d, path, False)  # "file/" is NOTDIR here, as in wasmtime
         try:
+            # As wasmtime: the new path's directories are walked first, then the target is
+            # checked (a NUL: EINVAL; empty: ENOENT, as symlinkat(2), whatever the name is)
+            if "\x00" in target:
+                return _INVAL
+            if not target:
+                return _ERR_NOENT
             if r.name is None:
                 return _ERR_EXIST
             if r.trailing_slash:
