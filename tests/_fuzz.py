@@ -316,6 +316,11 @@ def op(draw: st.DrawFn, wild: bool, names: Sequence[str]) -> Op:
             args[param] = draw(_out(wild, 64))
         else:
             args[param] = draw(_scalar(name, param, ty, wild))
+    if name == "fd_allocate":
+        offset, length = args["offset"], args["len"]
+        assert isinstance(offset, int) and isinstance(length, int)
+        if 1 << 21 < offset + length < 1 << 63:  # on a host directory: real disk space
+            args["offset"], args["len"] = offset & 0xFFFFF, length & 0xFFFFF
     if name == "path_open" and not wild and isinstance(args["oflags"], int) and \
             args["oflags"] & 9 and args["fs_rights_base"] == _RIGHTS_TAME[1]:
         # wasmtime opens an O_CREAT or O_TRUNC file for writing whatever the rights say
@@ -661,10 +666,6 @@ class CoreRun:
         for ptr, data in writes:
             self.store(ptr, data)
         values = [self.value(a) for a in args]
-        if name == "fd_allocate" and values[1] + values[2] > 1 << 21 and \
-                values[1] + values[2] < 1 << 63:  # on a host directory: real disk space
-            values[1] &= 0xFFFFF
-            values[2] &= 0xFFFFF
         self.calls += 1
         try:
             result = getattr(self.core, name)(*values)

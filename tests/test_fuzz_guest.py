@@ -122,6 +122,9 @@ def documented(item: Op, ref: int, got: int) -> str | None:
     name, args, _ = item
     a = dict(zip(SYSCALL_PARAMS[name], args, strict=True))
     r, g = Errno(ref).name, Errno(got).name
+    if g == "NAMETOOLONG" and any(isinstance(v, int) and v >= 4096 for k, v in a.items()
+                                  if k.endswith("path_len")):
+        return "path-max-before-decoding"
     if g == "NOTCAPABLE" and r in ("BADF", "INVAL", "SUCCESS", "ISDIR", "NOTDIR"):
         return "rights"  # wasifs enforces rights wasmtime ignores
     if name == "path_remove_directory" and r == "INVAL":
