@@ -31,6 +31,7 @@ from tests._fuzz import (
     GUEST_SKIP,
     P1,
     P2,
+    SCRATCH,
     PRELUDE,
     TAME_SKIP,
     WEIGHTS,
@@ -206,3 +207,18 @@ def test_symlink_walks_the_new_path_before_checking_the_target(guest: wasmtime.M
         errnos, tree = run_guest(guest, kind, sequence)
     assert [Errno(e).name for e in errnos[len(PRELUDE):]] == [want for _, _, want in cases]
     assert "new" not in tree
+
+
+def test_an_fsspec_directory_outlives_its_last_entry(guest: wasmtime.Module) -> None:
+    # Found by the fuzzer: on fsspec's memory filesystem a directory that exists only
+    # through the files under it ("d" of "d/e", as a host's pipe() makes it) vanished when
+    # the guest removed its last file or renamed it away, once the adapter had seen that
+    # mkdir makes real directories there. A directory stays until it is removed.
+    unlink = ("path_unlink_file", (F(0), A(P1), 3), ((A(P1), b"d/e"),))
+    mkdir = ("path_create_directory", (F(0), A(P1), 1), ((A(P1), b"y"),))
+    stat = ("path_filestat_get", (F(0), 0, A(P1), 1, A(SCRATCH)), ((A(P1), b"d"),))
+    for sequence in ([*PRELUDE, mkdir, unlink, stat], [*PRELUDE, unlink, stat]):
+        errnos, tree = run_guest(guest, "fsspec-memory", sequence)
+        assert [Errno(e).name for e in errnos[len(PRELUDE):]] == ["SUCCESS"] * (
+            len(sequence) - len(PRELUDE))
+        assert tree.get("d") == "dir", tree
