@@ -57,9 +57,12 @@ from wasifs.vfs import Preopen
 from wasifs.wasi import BufferCopyMemory, WasiCore
 
 LONG = os.environ.get("WASIFS_FUZZ", "") == "long"
-EXAMPLES = int(os.environ.get("WASIFS_FUZZ_EXAMPLES", "1500" if LONG else "80"))
+EXAMPLES = int(os.environ.get("WASIFS_FUZZ_EXAMPLES", "2500" if LONG else "100"))
 DERANDOMIZE = os.environ.get("WASIFS_FUZZ_RANDOM", "") in ("", "0")
 COUNTS: dict[str, int] = {}
+#: The long mode outlasts the suite's per-test timeout.
+LONG_TIMEOUT = pytest.mark.timeout(3600 if LONG else 300)
+pytestmark = [LONG_TIMEOUT]
 CHANGES = frozenset({"path_create_directory", "path_unlink_file", "path_remove_directory",
                      "path_rename", "path_symlink", "path_link"})
 

@@ -31,8 +31,8 @@ from tests._fuzz import (
     GUEST_SKIP,
     P1,
     P2,
-    SCRATCH,
     PRELUDE,
+    SCRATCH,
     TAME_SKIP,
     WEIGHTS,
     A,
@@ -45,15 +45,24 @@ from tests._fuzz import (
     script,
 )
 from tests._wasi_compare import run_wasmtime
-from tests.test_fuzz_core import BACKENDS, COUNTS, DERANDOMIZE, LONG, PHASES, run_sequence
+from tests.test_fuzz_core import (
+    BACKENDS,
+    COUNTS,
+    DERANDOMIZE,
+    LONG,
+    LONG_TIMEOUT,
+    PHASES,
+    run_sequence,
+)
 from wasifs.abi import SYSCALL_PARAMS, SYSCALLS, Errno
 from wasifs.backends import NativeFileSystem
 from wasifs.toolchain import compile_c
 
 GUEST = HostPath(__file__).resolve().parent / "guests" / "syscalls.c"
-EXAMPLES = int(os.environ.get("WASIFS_FUZZ_GUEST_EXAMPLES", "300" if LONG else "15"))
+EXAMPLES = int(os.environ.get("WASIFS_FUZZ_GUEST_EXAMPLES", "1000" if LONG else "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
                     database=None, suppress_health_check=list(HealthCheck), phases=PHASES)
+pytestmark = [LONG_TIMEOUT]
 WILD_NAMES = sorted(set(WEIGHTS) - GUEST_SKIP)
 TAME_NAMES = sorted(set(WEIGHTS) - TAME_SKIP)
 
