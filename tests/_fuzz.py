@@ -27,7 +27,7 @@ import hashlib
 import os
 import stat as _stat
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as HostPath
 from typing import Any, NamedTuple
@@ -824,10 +824,3 @@ def make_outside(tmp: HostPath) -> HostPath:
     (out / "dir").mkdir()
     (out / "dir" / "f").write_bytes(b"OUTSIDE too\n")
     return out
-
-
-def count_calls(sequences: Iterable[Sequence[Op]]) -> int:
-    return sum(len(s) for s in sequences)
-
-
-Factory = Callable[[HostPath], tuple[Any, Callable[[], str], bool]]

@@ -57,7 +57,7 @@ from wasifs.vfs import Preopen
 from wasifs.wasi import BufferCopyMemory, WasiCore
 
 LONG = os.environ.get("WASIFS_FUZZ", "") == "long"
-EXAMPLES = int(os.environ.get("WASIFS_FUZZ_EXAMPLES", "2500" if LONG else "100"))
+EXAMPLES = int(os.environ.get("WASIFS_FUZZ_EXAMPLES", "1200" if LONG else "100"))
 DERANDOMIZE = os.environ.get("WASIFS_FUZZ_RANDOM", "") in ("", "0")
 COUNTS: dict[str, int] = {}
 #: The long mode outlasts the suite's per-test timeout.
