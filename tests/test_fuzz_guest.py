@@ -53,7 +53,7 @@ from tests.test_fuzz_core import (
     PHASES,
     run_sequence,
 )
-from wasifs.abi import SYSCALL_PARAMS, SYSCALLS, Errno
+from wasifs.abi import RIGHTS_ALL, SYSCALL_PARAMS, SYSCALLS, Errno
 from wasifs.backends import NativeFileSystem
 from wasifs.toolchain import compile_c
 
@@ -131,6 +131,8 @@ def documented(item: Op, ref: int, got: int) -> str | None:
     name, args, _ = item
     a = dict(zip(SYSCALL_PARAMS[name], args, strict=True))
     r, g = Errno(ref).name, Errno(got).name
+    if r == "ILSEQ" and g in ("BADF", "NOTDIR", "NOTCAPABLE"):
+        return "descriptor-before-path"  # known, not documented yet: see the xfail below
     if g == "NAMETOOLONG" and any(isinstance(v, int) and v >= 4096 for k, v in a.items()
                                   if k.endswith("path_len")):
         return "path-max-before-decoding"
@@ -251,3 +253,15 @@ def test_setting_no_time_does_not_look_at_the_name(guest: wasmtime.Module, kind:
     else:
         errnos = run_guest(guest, kind, sequence)[0]
     assert [Errno(e).name for e in errnos[len(PRELUDE):]] == [want for *_, want in cases]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="known difference found by the fuzzer, not fixed: wasmtime decodes "
+                          "a path before it looks at the descriptor")
+def test_a_bad_path_on_a_bad_descriptor_is_ilseq(guest: wasmtime.Module) -> None:
+    # A path that is not UTF-8 given with a descriptor that is not a directory: wasmtime
+    # answers ILSEQ, wasifs checks the descriptor first (NOTDIR for a file, BADF for none).
+    opens = [("path_open", (fd, 0, A(P1), 2, 0, int(RIGHTS_ALL), int(RIGHTS_ALL), 0,
+                            A(SCRATCH)), ((A(P1), b"\xff\xfe"),)) for fd in (F(2), 999)]
+    errnos = run_guest(guest, "memory", [*PRELUDE, *opens])[0]
+    assert [Errno(e).name for e in errnos[len(PRELUDE):]] == ["ILSEQ", "ILSEQ"]
