@@ -902,13 +902,17 @@ class FsspecBackend:
                 self._call(name, self.fs.pipe_file, path + "/", b"")
 
     def _keep_dir(self, node: _Node) -> None:
-        """On an object store, a directory whose last entry went away would vanish: give it
-        a marker."""
-        if not self.dir_markers or node is self._root or node.gone:
+        """A directory whose last entry went away would vanish where it was only a prefix
+        (on an object store; on fsspec's memory store, one made by writing a file under
+        it): give it a marker, or make it a real directory."""
+        if self._local or node is self._root or node.gone:
             return
         path = self._path(node)
         if self._info(path, node.name) is None:
-            self._call(node.name, self.fs.pipe_file, path + "/", b"")
+            if self.dir_markers:
+                self._call(node.name, self.fs.pipe_file, path + "/", b"")
+            else:
+                self._make_dir(path, node.name)
 
     def mkdir(self, dir: _Node, name: str, mode: int = 0o777) -> None:
         self._alive(dir, name)

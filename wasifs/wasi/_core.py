@@ -1090,9 +1090,14 @@ class WasiCore:
         a, m = self._times(atim, mtim, fst_flags)
         r = self._resolve(d, self._path(path_ptr, path_len), bool(flags & _LOO_SYMLINK_FOLLOW))
         try:
-            if r.stat is None:
+            # nothing to set and no link to follow: the final name is not looked at
+            # (utimensat(2) with UTIME_OMIT twice, as wasmtime)
+            idle = not fst_flags and not flags and r.name is not None and not r.trailing_slash
+            if r.stat is None and not idle:
                 return _ERR_NOENT
             self._writable(d)
+            if idle:
+                return _SUCCESS
             if r.name is None:
                 d.backend.fset_times(r.dir, a, m)
             else:
@@ -1372,8 +1377,6 @@ class WasiCore:
         d = self._dir(fd, _RIG_PATH_SYMLINK)
         target = self._path(old_path_ptr, old_path_len)
         path = self._path(new_path_ptr, new_path_len)
-        if "\x00" in target:
-            return _INVAL
         if target[:1] == "/":
             # A guest may not make a link that could only ever be an escape: wasmtime
             # (cap-std) refuses it before looking at the new path, and so does the official
@@ -1381,6 +1384,12 @@ class WasiCore:
             return _ERR_PERM
         r = self._resolve(d, path, False)  # "file/" is NOTDIR here, as in wasmtime
         try:
+            # As wasmtime: the new path's directories are walked first, then the target is
+            # checked (a NUL: EINVAL; empty: ENOENT, as symlinkat(2), whatever the name is)
+            if "\x00" in target:
+                return _INVAL
+            if not target:
+                return _ERR_NOENT
             if r.name is None:
                 return _ERR_EXIST
             if r.trailing_slash:
