@@ -151,7 +151,7 @@ def test_dask_scheduler_address(tree: Path) -> None:
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as cluster:
+                      dashboard_address=":0", silence_logs=40) as cluster:
         r = wasifs("checksum", "--dask", cluster.scheduler_address, str(tree))
     assert r.returncode == 0, r.stderr
     assert wasifs("checksum", str(tree)).stdout == r.stdout
