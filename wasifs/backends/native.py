@@ -71,6 +71,11 @@ _MAYBE_SYMLINK_ERRNOS: Final = frozenset(
     if e is not None
 )
 _BAD_NAMES: Final = frozenset(("", ".", ".."))
+_O_RDONLY: Final = os.O_RDONLY
+_O_WRONLY: Final = os.O_WRONLY
+_O_RDWR: Final = os.O_RDWR
+#: an O_CREAT|O_EXCL open's flags, less the access mode
+_EXCL_FLAGS: Final = _O_NOFOLLOW | _O_CLOEXEC | _O_NOCTTY | os.O_CREAT | os.O_EXCL
 #: Directories a backend keeps open between calls, at most (see ``NativeFileSystem.opendir``).
 _DIR_CACHE_MAX: Final = 16
 _CACHE_LOCK: Final = threading.Lock()  # loans and membership of every backend's cache
@@ -281,7 +286,8 @@ class NativeFile(_Handle):
 
     def __init__(self, fd: int, ident: tuple[int, int] | None, readable: bool,
                  writable: bool) -> None:
-        super().__init__(fd, ident)
+        self._fd = fd  # _Handle's fields, without a super() call: one per file opened
+        self._ident = ident
         self.readable = readable
         self.writable = writable
         self._append_mode = False  # whether O_APPEND is currently set on the descriptor
@@ -383,7 +389,8 @@ class NativeFileSystem(HandleFileSystem):
         another directory) is never lent again, so a kept handle reaches only what a fresh
         ``openat`` of ``name`` would. Handles stay open while lent (closing one gives the
         loan back)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         fd = dir._fd
         pident = dir._ident
         if pident is None:
@@ -464,15 +471,15 @@ class NativeFileSystem(HandleFileSystem):
         """A handle on the regular file ``name`` in ``dir`` (``ELOOP`` on a symlink,
         ``IsADirectoryError`` on a directory, ``PermissionError`` on a special file such as
         a FIFO or a device, which this backend does not open)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         if self.readonly and (write or create or truncate):
             raise _erofs(f"open {name!r} for writing")
         if create and exclusive:
             # O_CREAT|O_EXCL makes a new regular file or fails (EEXIST also for a symlink,
             # a FIFO or a device of that name): one openat, no check after it, no
             # O_NONBLOCK to clear
-            flags = _O_NOFOLLOW | _O_CLOEXEC | _O_NOCTTY | os.O_CREAT | os.O_EXCL
-            flags |= (os.O_RDWR if read else os.O_WRONLY) if write else os.O_RDONLY
+            flags = _EXCL_FLAGS | ((_O_RDWR if read else _O_WRONLY) if write else _O_RDONLY)
             if truncate:
                 flags |= os.O_TRUNC
             try:
@@ -707,7 +714,8 @@ class NativeFileSystem(HandleFileSystem):
     def unlink(self, dir: NativeDir, name: str) -> None:
         """Remove the non-directory ``name`` (``IsADirectoryError`` on a directory, also
         on hosts whose kernel says ``EPERM`` there)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         if self.readonly:
             raise _erofs(f"unlink {name!r}")
         fd = dir._fd
