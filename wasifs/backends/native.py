@@ -271,11 +271,14 @@ class _SharedDir(NativeDir):
 
     def close(self) -> None:
         """Give back one loan (closes the descriptor after the cache dropped it)."""
-        with _CACHE_LOCK:
+        _CACHE_LOCK.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+        try:
             if self._loans > 0:
                 self._loans -= 1
             if not self._dropped or self._loans:
                 return
+        finally:
+            _CACHE_LOCK.release()
         super().close()
 
 
@@ -404,10 +407,13 @@ class NativeFileSystem(HandleFileSystem):
                 st = None
             if (st is not None and (st.st_dev, st.st_ino) == shared._ident
                     and (st.st_mode, st.st_uid, st.st_gid) == shared._st):
-                with _CACHE_LOCK:
+                _CACHE_LOCK.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+                try:
                     if not shared._dropped and shared._fd >= 0:
                         shared._loans += 1
                         return shared
+                finally:
+                    _CACHE_LOCK.release()
             self._drop_dir(key)
         try:
             new = _open(name, _DIR_FLAGS, dir_fd=fd)
@@ -645,11 +651,15 @@ class NativeFileSystem(HandleFileSystem):
         """Write ``data`` at ``offset`` (zero-filled past the end); returns the count."""
         if self.readonly:
             raise _erofs("write")
-        with file._lock:
+        lock = file._lock
+        lock.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+        try:
             if file._append_mode:  # Linux pwrite on an O_APPEND descriptor would append
                 fcntl.fcntl(file._fd, fcntl.F_SETFL, 0)
                 file._append_mode = False
             return self._write_all(file, data, offset)
+        finally:
+            lock.release()
 
     def append(self, file: NativeFile, data: memoryview | bytes) -> tuple[int, int]:
         """Write ``data`` at the end, atomically (an ``O_APPEND`` write: the kernel seeks
