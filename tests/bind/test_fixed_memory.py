@@ -104,3 +104,48 @@ int main(void) {
 """
     result = wasifs.run(compile_c(src), mounts={"/d": wasifs.MemoryFileSystem()})
     assert result.exit_code == 0 and bytes(result.stdout) == b"ok\n", result
+
+
+def test_reads_and_writes_through_buffers_in_grown_memory() -> None:
+    """``fd_read``/``fd_write``/``fd_pread``/``fd_pwrite`` skip the look at the memory's size
+    when their iovecs and result slot lie inside the view; a buffer in memory grown since is
+    an EFAULT of the stale view, after which the trampoline looks, remaps and calls again."""
+    src = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+    printf("start\n");
+    fflush(stdout);
+    int fd = open("/d/f", O_CREAT | O_EXCL | O_RDWR, 0644);
+    if (fd < 0) return 2;
+    for (int round = 0; round < 4; round++) {
+        /* the buffers lie at the new end of a heap grown each round; the iovecs that
+           wasi-libc builds on the stack lie low, inside the view the binding has */
+        char *heap = malloc((size_t)(round + 1) << 22);
+        char *out = heap + ((size_t)(round + 1) << 22) - 64;
+        char *in = out + 32;
+        snprintf(out, 32, "round %d", round);
+        size_t n = strlen(out) + 1;
+        if (pwrite(fd, out, n, 100 * round) != (ssize_t)n) return 10 + round;
+        memset(in, 0, 32);
+        if (pread(fd, in, n, 100 * round) != (ssize_t)n || strcmp(in, out) != 0)
+            return 20 + round;
+        if (lseek(fd, 100 * round + 50, SEEK_SET) < 0) return 30 + round;
+        if (write(fd, out, n) != (ssize_t)n) return 40 + round;
+        memset(in, 0, 32);
+        if (lseek(fd, 100 * round + 50, SEEK_SET) < 0) return 50 + round;
+        if (read(fd, in, n) != (ssize_t)n || strcmp(in, out) != 0) return 60 + round;
+        if (write(1, out, n - 1) != (ssize_t)(n - 1)) return 70 + round;
+        /* a buffer past the end of memory is still EFAULT */
+        if (write(fd, (char *)0xFFFFFF00u, 16) != -1) return 80 + round;
+    }
+    close(fd);
+    return 0;
+}
+"""
+    result = wasifs.run(compile_c(src), mounts={"/d": wasifs.MemoryFileSystem()})
+    assert result.exit_code == 0, result
+    assert bytes(result.stdout) == b"start\nround 0round 1round 2round 3", result

@@ -215,7 +215,11 @@ class _File(_Inode):
     data: bytearray | _Sparse
 
     def __init__(self, ino: int, mode: int, now: int) -> None:
-        super().__init__(ino, mode, now)
+        # _Inode's fields set here, without a super() call: one is made per file created
+        self.ino = ino
+        self.mode = mode
+        self.nlink = 1
+        self.atime = self.mtime = self.ctime = now
         self.data = bytearray()
 
     def __repr__(self) -> str:
@@ -605,8 +609,8 @@ class MemoryFileSystem(HandleFileSystem):
                     if len(name) > 63 and name_too_long(name):
                         raise _error(errno.ENAMETOOLONG, name)
                     now = _now()
-                    new = _File(self._next_ino(), S_IFREG | (mode & 0o7777 & ~self.umask),
-                                now)
+                    ino = self._last_ino = self._last_ino + 1
+                    new = _File(ino, S_IFREG | (mode & 0o7777 & ~self.umask), now)
                     dir.children[name] = new
                     dir.mtime = dir.ctime = now
                     return new

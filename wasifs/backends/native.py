@@ -71,6 +71,11 @@ _MAYBE_SYMLINK_ERRNOS: Final = frozenset(
     if e is not None
 )
 _BAD_NAMES: Final = frozenset(("", ".", ".."))
+_O_RDONLY: Final = os.O_RDONLY
+_O_WRONLY: Final = os.O_WRONLY
+_O_RDWR: Final = os.O_RDWR
+#: an O_CREAT|O_EXCL open's flags, less the access mode
+_EXCL_FLAGS: Final = _O_NOFOLLOW | _O_CLOEXEC | _O_NOCTTY | os.O_CREAT | os.O_EXCL
 #: Directories a backend keeps open between calls, at most (see ``NativeFileSystem.opendir``).
 _DIR_CACHE_MAX: Final = 16
 _CACHE_LOCK: Final = threading.Lock()  # loans and membership of every backend's cache
@@ -266,11 +271,14 @@ class _SharedDir(NativeDir):
 
     def close(self) -> None:
         """Give back one loan (closes the descriptor after the cache dropped it)."""
-        with _CACHE_LOCK:
+        _CACHE_LOCK.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+        try:
             if self._loans > 0:
                 self._loans -= 1
             if not self._dropped or self._loans:
                 return
+        finally:
+            _CACHE_LOCK.release()
         super().close()
 
 
@@ -281,7 +289,8 @@ class NativeFile(_Handle):
 
     def __init__(self, fd: int, ident: tuple[int, int] | None, readable: bool,
                  writable: bool) -> None:
-        super().__init__(fd, ident)
+        self._fd = fd  # _Handle's fields, without a super() call: one per file opened
+        self._ident = ident
         self.readable = readable
         self.writable = writable
         self._append_mode = False  # whether O_APPEND is currently set on the descriptor
@@ -383,7 +392,8 @@ class NativeFileSystem(HandleFileSystem):
         another directory) is never lent again, so a kept handle reaches only what a fresh
         ``openat`` of ``name`` would. Handles stay open while lent (closing one gives the
         loan back)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         fd = dir._fd
         pident = dir._ident
         if pident is None:
@@ -397,10 +407,13 @@ class NativeFileSystem(HandleFileSystem):
                 st = None
             if (st is not None and (st.st_dev, st.st_ino) == shared._ident
                     and (st.st_mode, st.st_uid, st.st_gid) == shared._st):
-                with _CACHE_LOCK:
+                _CACHE_LOCK.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+                try:
                     if not shared._dropped and shared._fd >= 0:
                         shared._loans += 1
                         return shared
+                finally:
+                    _CACHE_LOCK.release()
             self._drop_dir(key)
         try:
             new = _open(name, _DIR_FLAGS, dir_fd=fd)
@@ -464,15 +477,15 @@ class NativeFileSystem(HandleFileSystem):
         """A handle on the regular file ``name`` in ``dir`` (``ELOOP`` on a symlink,
         ``IsADirectoryError`` on a directory, ``PermissionError`` on a special file such as
         a FIFO or a device, which this backend does not open)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         if self.readonly and (write or create or truncate):
             raise _erofs(f"open {name!r} for writing")
         if create and exclusive:
             # O_CREAT|O_EXCL makes a new regular file or fails (EEXIST also for a symlink,
             # a FIFO or a device of that name): one openat, no check after it, no
             # O_NONBLOCK to clear
-            flags = _O_NOFOLLOW | _O_CLOEXEC | _O_NOCTTY | os.O_CREAT | os.O_EXCL
-            flags |= (os.O_RDWR if read else os.O_WRONLY) if write else os.O_RDONLY
+            flags = _EXCL_FLAGS | ((_O_RDWR if read else _O_WRONLY) if write else _O_RDONLY)
             if truncate:
                 flags |= os.O_TRUNC
             try:
@@ -638,11 +651,15 @@ class NativeFileSystem(HandleFileSystem):
         """Write ``data`` at ``offset`` (zero-filled past the end); returns the count."""
         if self.readonly:
             raise _erofs("write")
-        with file._lock:
+        lock = file._lock
+        lock.acquire()  # not ``with``: its __enter__/__exit__ calls cost more
+        try:
             if file._append_mode:  # Linux pwrite on an O_APPEND descriptor would append
                 fcntl.fcntl(file._fd, fcntl.F_SETFL, 0)
                 file._append_mode = False
             return self._write_all(file, data, offset)
+        finally:
+            lock.release()
 
     def append(self, file: NativeFile, data: memoryview | bytes) -> tuple[int, int]:
         """Write ``data`` at the end, atomically (an ``O_APPEND`` write: the kernel seeks
@@ -707,7 +724,8 @@ class NativeFileSystem(HandleFileSystem):
     def unlink(self, dir: NativeDir, name: str) -> None:
         """Remove the non-directory ``name`` (``IsADirectoryError`` on a directory, also
         on hosts whose kernel says ``EPERM`` there)."""
-        _check_name(name)
+        if name in _BAD_NAMES or "/" in name or "\x00" in name:
+            _check_name(name)  # raises
         if self.readonly:
             raise _erofs(f"unlink {name!r}")
         fd = dir._fd

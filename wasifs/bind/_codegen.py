@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Mapping
 from operator import index
 from typing import Any, Final
 
-from ..abi import I64, SYSCALL_PARAMS, SYSCALLS
+from ..abi import I64, SYSCALL_PARAMS, SYSCALLS, Errno
 from ..errors import ProcExit, WasiError
 
-__all__ = ("DIRECT_REGIONS", "NO_MEMORY", "CHECKED_FACTORIES", "build_raw_factories", "checked_source", "raw_source")
+__all__ = ("DIRECT_REGIONS", "FAULT_RETRY", "NO_MEMORY", "CHECKED_FACTORIES", "build_raw_factories", "checked_source", "raw_source")
 
 #: Syscalls that never read or write guest memory: their trampolines skip the memory refresh.
 NO_MEMORY: Final = frozenset(
@@ -74,6 +74,21 @@ DIRECT_REGIONS: Final[dict[str, tuple[tuple[str, int | str], ...]]] = {
     "environ_sizes_get": (("environc_ptr", 4), ("environ_buf_size_ptr", 4)),
 }
 
+#: Calls that also follow pointers stored in guest memory (iovecs), but answer ``EFAULT``
+#: before any effect when a buffer lies outside the view the core has, as long as the iovec
+#: array and the result slot lie inside it: (iovec array, its length, result slot). With a
+#: memory that never moves, their trampolines may skip the memory-size FFI call when the
+#: array and the slot lie inside the view (``st.trusted``), and look only after an
+#: ``EFAULT``: if the memory grew meanwhile, the call is made again on the grown view. Only
+#: for ``WasiCore``'s own methods (the binding passes ``retry=True``): a wrapper or an
+#: override could act before its ``EFAULT``.
+FAULT_RETRY: Final[dict[str, tuple[str, str, str]]] = {
+    "fd_read": ("iovs_ptr", "iovs_len", "nread_ptr"),
+    "fd_write": ("iovs_ptr", "iovs_len", "nwritten_ptr"),
+    "fd_pread": ("iovs_ptr", "iovs_len", "nread_ptr"),
+    "fd_pwrite": ("iovs_ptr", "iovs_len", "nwritten_ptr"),
+}
+
 _M32: Final = "0xFFFFFFFF"
 _M64: Final = "0xFFFFFFFFFFFFFFFF"
 
@@ -84,8 +99,10 @@ def raw_source(name: str, stride: int) -> str:
     ``stride`` is ``sizeof(wasmtime_val_raw_t) // 8``: slot ``i`` starts at word ``i * stride``.
     """
     params, results = SYSCALLS[name]
+    retry = FAULT_RETRY.get(name)
     lines = [
-        f"def _factory_{name}(st, method, ctx, mem_data, mem_size):",
+        f"def _factory_{name}(st, method, ctx, mem_data, mem_size"
+        + (", retry=False):" if retry else "):"),
         f"    def {name}(env, caller, args, nargs):",
         "        try:",
     ]
@@ -103,6 +120,25 @@ def raw_source(name: str, stride: int) -> str:
             "                m = st.memory_from_raw_caller(caller)",
         ]
         indent = "            "
+        if retry:
+            pnames = SYSCALL_PARAMS[name]
+            iovs, count, out = (f"a{pnames.index(p)}" for p in retry)
+            call = f"method({', '.join(argnames)})"
+            lines += [
+                "            t = st.trusted",
+                f"            if retry and {iovs} + 8 * {count} <= t and {out} + 4 <= t:",
+                "                try:",
+                f"                    r = {call}",
+                "                except WasiError as exc:",
+                "                    r = exc.errno",
+                "                if r == FAULT:  # a buffer in memory grown since the view?",
+                "                    n = mem_size(ctx, m)",
+                "                    if n != st.size:",
+                "                        st.remap(mem_data(ctx, m), n)",
+                f"                        r = {call}",
+                "                args[0] = r",
+                "                return 0",
+            ]
         regions = DIRECT_REGIONS.get(name)
         if regions:
             pnames = SYSCALL_PARAMS[name]
@@ -176,7 +212,8 @@ def checked_source(name: str) -> str:
 
 
 def _compile(sources: dict[str, str], tag: str) -> dict[str, Callable[..., Any]]:
-    namespace: dict[str, Any] = {"WasiError": WasiError, "ProcExit": ProcExit, "index": index}
+    namespace: dict[str, Any] = {"WasiError": WasiError, "ProcExit": ProcExit, "index": index,
+                                 "FAULT": int(Errno.FAULT)}
     code = compile("".join(sources.values()), f"<wasifs.bind {tag} trampolines>", "exec")
     exec(code, namespace)
     return {name: namespace[f"_factory_{name}"] for name in sources}

@@ -64,7 +64,7 @@ from ..errors import GuestTrap, ProcExit
 from ..interrupt import CancelToken
 from ..stdio import HostCallbackError
 from ..wasi import WasiCore
-from ._codegen import CHECKED_FACTORIES
+from ._codegen import CHECKED_FACTORIES, FAULT_RETRY
 from ._interrupt import EpochWatch, watch_store
 from ._raw import CALLBACK, Keep, RawApi, probe, register
 
@@ -316,7 +316,13 @@ def _constant_module(engine: wasmtime.Engine) -> wasmtime.Module:
 def _is_constant(core: object, name: str, method: Any) -> bool:
     """Whether ``method`` is ``WasiCore``'s own constant ``name`` (not overridden by a
     subclass, not wrapped on the instance, e.g. by audit or metrics)."""
-    return (name in _CONSTANT_CALLS and isinstance(core, WasiCore)
+    return name in _CONSTANT_CALLS and _is_own(core, name, method)
+
+
+def _is_own(core: object, name: str, method: Any) -> bool:
+    """Whether ``method`` is ``WasiCore``'s own ``name``, bound to ``core`` (not overridden
+    by a subclass, not wrapped on the instance, e.g. by audit or metrics)."""
+    return (isinstance(core, WasiCore)
             and getattr(method, "__func__", None) is WasiCore.__dict__[name]
             and getattr(method, "__self__", None) is core)
 
@@ -473,8 +479,12 @@ class WasmtimeBinding:
         slot = register(keep)
         ctx = st.ctx.value
         for name, method in methods.items():
+            # the core's own read/write calls answer EFAULT before any effect: see FAULT_RETRY
+            extra = {"retry": True} if name in FAULT_RETRY and _is_own(self._core, name,
+                                                                          method) else {}
             callback = CALLBACK(
-                api.factories[name](st, method, st.ctx, api.memory_data, api.memory_data_size)
+                api.factories[name](st, method, st.ctx, api.memory_data, api.memory_data_size,
+                                    **extra)
             )
             keep.callbacks.append(callback)
             ty = syscall_functype(name)

@@ -7,7 +7,7 @@ from ._mounts import (
     normalize_mount_point,
     parse_mount_option,
 )
-from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve
+from ._resolve import ESCAPE, MAX_SYMLINKS, Resolved, close_all, resolve, walk_plain
 from ._rights import PREOPEN_RIGHTS_BASE, PREOPEN_RIGHTS_INHERITING, MountRights
 from ._table import DirRef, FdTable, OpenDir, OpenFile, Preopen, StdioFile, shares_namespace
 
@@ -20,6 +20,7 @@ __all__ = (
     "Resolved",
     "close_all",
     "resolve",
+    "walk_plain",
     "DirRef",
     "FdTable",
     "OpenDir",

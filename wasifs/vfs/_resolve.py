@@ -25,7 +25,7 @@ from ..backends import MAX_SYMLINKS, NAME_MAX, PATH_MAX, Backend, DirChain, Stat
 from ..errors import WasiError, errno_from_exception
 
 __all__ = ("MAX_SYMLINKS", "ESCAPE", "NAME_MAX", "PATH_MAX", "Resolved", "resolve", "close_all",
-           "name_too_long")
+           "name_too_long", "walk_plain")
 
 #: errno for a path that would leave its directory descriptor (wasmtime's answer; wasi-common
 #: and uvwasi said NOTCAPABLE, which wasifs keeps for a missing right)
@@ -237,6 +237,47 @@ def _resolve_plain(backend: Backend, base: Any, path: str, follow: bool) -> Reso
         return Resolved(cur, name, st, owned, False)
     close_all(backend, owned)
     return None  # a final symlink to follow
+
+
+_PLAIN_BAD = frozenset(("", ".", ".."))
+_NO_HANDLES: list[Any] = []  # never appended to: a walk of one name opens nothing
+
+
+def walk_plain(backend: Backend, base: Any, path: str) -> tuple[Any, str, list[Any]] | None:
+    """``(dir, name, owned)`` for a plain path (what :func:`_resolve_plain` takes: ``name``
+    or ``a/b/name``, no empty, ``.`` or ``..`` component, no NUL, no over-long name), without
+    looking at the final entry: the directory handle holding the last component, its name,
+    and the handles opened on the way (the caller closes them with :func:`close_all`; the
+    list is empty for one name and must not be changed). None when the general walk must
+    decide (a path that is not plain, a symlink on the way; nothing is left open). Raises
+    ``WasiError`` as :func:`resolve` does. This is ``resolve(backend, base, path, False)``
+    of such a path without the :class:`Resolved` (the hot path of open, create and
+    unlink)."""
+    if len(path) > _PLAIN_MAX or "\x00" in path:
+        return None
+    parts = path.split("/")
+    if len(parts) > _WINDOW or not _PLAIN_BAD.isdisjoint(parts):
+        return None
+    name = parts.pop()
+    if len(name) > _NAME_MAX_CHARS and name_too_long(name):
+        return None
+    if not parts:
+        return base, name, _NO_HANDLES
+    owned: list[Any] = []
+    cur = base
+    try:
+        for comp in parts:
+            if len(comp) > _NAME_MAX_CHARS and name_too_long(comp):
+                close_all(backend, owned)
+                return None
+            cur = backend.opendir(cur, comp)
+            owned.append(cur)
+    except OSError as exc:
+        close_all(backend, owned)
+        if exc.errno == _errno.ELOOP:
+            return None  # a symlink on the way: the general walk resolves it
+        raise _oserr(exc) from exc
+    return cur, name, owned
 
 
 def _readlink(backend: Backend, dir: Any, name: str) -> str:

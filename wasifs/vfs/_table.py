@@ -116,9 +116,10 @@ class OpenFile:
     )
 
     def __init__(
-        self, backend: Backend, handle: Any, *, fdflags: int, rights_base: int,
+        self, backend: Backend, handle: Any, fdflags: int, rights_base: int,
         rights_inheriting: int, readonly: bool,
     ) -> None:
+        # positional too: path_open makes one per file opened, and keywords cost more
         self.backend = backend
         self.handle = handle
         self.offset = 0
@@ -249,8 +250,14 @@ class FdTable:
             old.close()
 
     def remove(self, fd: int) -> Desc:
-        d = self.get(fd)
-        self.fds[fd] = None
+        fds = self.fds
+        try:
+            d = fds[fd]  # self.get(fd), inline: fd_close calls this once per file
+        except IndexError:
+            raise WasiError(Errno.BADF) from None
+        if d is None:
+            raise WasiError(Errno.BADF)
+        fds[fd] = None
         self.count -= 1
         heapq.heappush(self._free, -fd)
         return d

@@ -64,6 +64,7 @@ from ..vfs import (
     close_all,
     resolve,
     shares_namespace,
+    walk_plain,
 )
 from ._memory import GuestMemory, ViewMemory
 
@@ -159,6 +160,12 @@ _RIG_PATH_RENAME_TARGET = int(Rights.PATH_RENAME_TARGET)
 _RIG_PATH_SYMLINK = int(Rights.PATH_SYMLINK)
 _RIG_PATH_UNLINK_FILE = int(Rights.PATH_UNLINK_FILE)
 _RIG_POLL_FD_READWRITE = int(Rights.POLL_FD_READWRITE)
+
+#: path_open's fast path (see there): the flags it takes, and the rights the directory needs
+_PLAIN_OFLAGS = _OFL_CREAT | _OFL_EXCL | _OFL_TRUNC
+_PLAIN_FDFLAGS = _APPEND | _FDF_NONBLOCK
+#: the directory rights it needs, by ``oflags & O_CREAT`` (0 or 1)
+_PLAIN_RIGHTS = (_RIG_PATH_OPEN, _RIG_PATH_OPEN | _RIG_PATH_CREATE_FILE)
 
 # What wasmtime reports for a preopened directory: wasifs.vfs._rights (MountRights.ALL).
 
@@ -801,8 +808,12 @@ class WasiCore:
 
     # ================================================================== fd: state
     def fd_close(self, fd: int) -> int:
+        d = self.table.remove(fd)  # the descriptor is gone even when closing fails
         try:
-            self.table.remove(fd).close()  # the descriptor is gone even when this fails
+            if type(d) is OpenFile:
+                d.backend.close(d.handle)  # OpenFile.close, one call less
+            else:
+                d.close()
         except OSError as exc:  # a backend writing the file back on close
             raise WasiError(errno_from_exception(exc)) from exc
         return _SUCCESS
@@ -1156,6 +1167,67 @@ class WasiCore:
     def path_open(self, fd: int, dirflags: int, path_ptr: int, path_len: int, oflags: int,
                   fs_rights_base: int, fs_rights_inheriting: int, fdflags: int,
                   fd_ptr: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        if type(d) is OpenDir and not (
+                oflags & ~_PLAIN_OFLAGS | fdflags & ~_PLAIN_FDFLAGS | dirflags & ~1
+                | (fs_rights_base | fs_rights_inheriting) & ~RIGHTS_ALL
+                | _PLAIN_RIGHTS[oflags & _OFL_CREAT] & ~d.rights_base) and not d.readonly:
+            # The common open, quickly: a file named by a plain path ("name", "dir/name",
+            # see walk_plain), no O_DIRECTORY, a writable mount. The checks and answers are
+            # those of the general path below, in its order; anything else (a directory or
+            # a symlink at the end, a symlink on the way, a bad pointer) goes there and
+            # starts over.
+            mem = self.memory
+            end = path_ptr + path_len
+            size = mem.size
+            ceiling = d.ceiling
+            if end <= size and fd_ptr + 4 <= size and path_len < _PATH_MAX and not (
+                    oflags & _OFL_TRUNC and ceiling is not None
+                    and not ceiling & _RIG_FD_WRITE):
+                try:
+                    path = str(mem.data[path_ptr:end], "utf-8")
+                except UnicodeDecodeError:
+                    return _ERR_ILSEQ
+                backend = d.backend
+                walked = walk_plain(backend, d.ref.handle, path)
+                if walked is not None:
+                    cur, name, owned = walked
+                    try:
+                        handle = backend.open_file(
+                            cur, name, read=fs_rights_base & _RIG_FD_READ != 0,
+                            # a mount the host gave no write right: no write handle
+                            write=fs_rights_base & _RIG_FD_WRITE != 0 and (
+                                ceiling is None or ceiling & _RIG_FD_WRITE != 0),
+                            create=oflags & _OFL_CREAT != 0, exclusive=oflags & _OFL_EXCL != 0,
+                            truncate=oflags & _OFL_TRUNC != 0)
+                    except IsADirectoryError:
+                        handle = None
+                    except OSError as exc:
+                        if exc.errno != _errno.ELOOP:
+                            if owned:
+                                close_all(backend, owned)
+                            raise WasiError(errno_from_exception(exc)) from exc
+                        handle = None  # a symlink: the general path follows it (or refuses)
+                    if owned:
+                        close_all(backend, owned)
+                    if handle is not None:
+                        inh = d.rights_inheriting
+                        new_file = OpenFile(backend, handle, fdflags & (_APPEND | _FDF_NONBLOCK),
+                                            fs_rights_base & inh & RIGHTS_FILE,
+                                            fs_rights_inheriting & inh & RIGHTS_FILE, False)
+                        try:
+                            newfd = self.table.add(new_file)
+                        except WasiError:
+                            try:
+                                new_file.close()
+                            except OSError:
+                                pass  # the guest never saw it: EMFILE is the answer
+                            raise
+                        mem.pack[U32_STRUCT](fd_ptr, newfd)
+                        return _SUCCESS
         d = self.table.get(fd)
         if type(d) is not OpenDir:
             return _ERR_NOTDIR if type(d) is OpenFile else _BADF
@@ -1405,6 +1477,24 @@ class WasiCore:
         return _SUCCESS
 
     def path_unlink_file(self, fd: int, path_ptr: int, path_len: int) -> int:
+        try:
+            d = self.fds[fd]
+        except IndexError:
+            return _BADF
+        if type(d) is OpenDir and d.rights_base & _RIG_PATH_UNLINK_FILE and not d.readonly:
+            # A plain path (see walk_plain), quickly: the general path's steps, in its order.
+            backend = d.backend
+            walked = walk_plain(backend, d.ref.handle, self._path(path_ptr, path_len))
+            if walked is not None:
+                cur, name, owned = walked
+                try:
+                    backend.unlink(cur, name)
+                except OSError as exc:
+                    raise WasiError(errno_from_exception(exc)) from exc
+                finally:
+                    if owned:
+                        close_all(backend, owned)
+                return _SUCCESS
         d = self._dir(fd, _RIG_PATH_UNLINK_FILE)
         # "link/" follows the link here, as wasmtime does (ISDIR for a link to a directory)
         r = self._resolve(d, self._path(path_ptr, path_len), False)
