@@ -74,21 +74,21 @@ from ._errors import errno_of, relabel
 from ._file import BackendFileIO
 from ._locks import LockRequest, SubtreeLock, host_request, locking
 from ._locks import request as lock_request
-from ._mirror import (
-    WriteBackChange,
-    WriteBackConflict,
-    WriteBackError,
-    WriteBackReport,
-    archive_tree,
-    mirror_tree,
-    save_tree,
-)
 from ._protocol import NAME_MAX, PATH_MAX, Backend, DirEntry, Stat, name_too_long
 from ._registry import BUILTIN, GROUP, backend_names, open_backend
 from ._walk import MAX_SYMLINKS, DirChain, Location, TreeWalk, makedirs, resolve, walk_dirs
 
 if TYPE_CHECKING:
     from ._facade import HandleFileSystem
+    from ._mirror import (
+        WriteBackChange,
+        WriteBackConflict,
+        WriteBackError,
+        WriteBackReport,
+        archive_tree,
+        mirror_tree,
+        save_tree,
+    )
     from .faults import Fault, FaultyFileSystem
     from .fsspec import FsspecBackend
     from .memory import MemoryFileSystem
@@ -174,6 +174,14 @@ _LAZY = {
     "Usage": ".sandbox",
     "FaultyFileSystem": ".faults",
     "Fault": ".faults",
+    # the write-back mirror: only a write-back (the CLI's, or the caller's) needs it
+    "WriteBackChange": "._mirror",
+    "WriteBackConflict": "._mirror",
+    "WriteBackError": "._mirror",
+    "WriteBackReport": "._mirror",
+    "archive_tree": "._mirror",
+    "mirror_tree": "._mirror",
+    "save_tree": "._mirror",
 }
 
 #: fsspec protocol names, registered through the ``fsspec.specs`` entry points in
