@@ -470,6 +470,7 @@ assert wasifs.run(sys.argv[1], args=["waits", "fd3"]).stdout == b"fd3: EBADF\\n"
 print(",".join(m for m in ("fsspec", "asyncio", "importlib.metadata", "tempfile", "email",
                            "hashlib", "wasifs.backends.memory", "wasifs.backends.native",
                            "wasifs.path", "wasifs.transfer", "wasifs.backends._mirror",
+                           "wasifs.observe",
                            "tarfile")
                if m in sys.modules and m not in before))
 """

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .backends import Backend, open_backend
 from .errors import WasifsError
@@ -24,10 +24,12 @@ from .interrupt import (
     MemoryLimitExceeded,
     TimeoutExceeded,
 )
-from .observe import AuditSink, Metrics, audit_sink, instrument
 from .stdio import CaptureSink, HostCallbackError, Sink, as_sink, as_source
 from .vfs import MountRights, Preopen, mount_preopens
 from .wasi import WasiCore
+
+if TYPE_CHECKING:  # wasifs.observe is imported by the runs that record something
+    from .observe import AuditSink, Metrics
 
 __all__ = (
     "BackendFileSink",
@@ -358,10 +360,14 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
     if options.cancel is not None and not isinstance(options.cancel, CancelToken):
         raise TypeError(f"cancel must be a wasifs.CancelToken, not {type(options.cancel).__name__}")
     check_limits(options)
-    sink = _guarded(audit_sink(options.audit))
-    if options.metrics is not None and not isinstance(options.metrics, Metrics):
-        raise TypeError(f"metrics must be a wasifs.observe.Metrics, not "
-                        f"{type(options.metrics).__name__}")
+    sink = None
+    if options.audit is not None or options.metrics is not None:
+        from .observe import Metrics, audit_sink
+
+        sink = _guarded(audit_sink(options.audit))
+        if options.metrics is not None and not isinstance(options.metrics, Metrics):
+            raise TypeError(f"metrics must be a wasifs.observe.Metrics, not "
+                            f"{type(options.metrics).__name__}")
     core = WasiCore(
         args=args,
         env=dict(options.env or {}),
@@ -373,6 +379,8 @@ def build_core(options: RunOptions, default_name: str = "main.wasm"
     )
     if sink is not None or options.metrics is not None:
         # wrapped syscalls only when asked for: a run without them calls the core directly
+        from .observe import instrument
+
         instrument(core, audit=sink, metrics=options.metrics)
     return core, opened
 
