@@ -131,8 +131,6 @@ def documented(item: Op, ref: int, got: int) -> str | None:
     name, args, _ = item
     a = dict(zip(SYSCALL_PARAMS[name], args, strict=True))
     r, g = Errno(ref).name, Errno(got).name
-    if r == "ILSEQ" and g in ("BADF", "NOTDIR", "NOTCAPABLE"):
-        return "descriptor-before-path"  # known, not documented yet: see the xfail below
     if g == "NAMETOOLONG" and any(isinstance(v, int) and v >= 4096 for k, v in a.items()
                                   if k.endswith("path_len")):
         return "path-max-before-decoding"
@@ -255,13 +253,41 @@ def test_setting_no_time_does_not_look_at_the_name(guest: wasmtime.Module, kind:
     assert [Errno(e).name for e in errnos[len(PRELUDE):]] == [want for *_, want in cases]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="known difference found by the fuzzer, not fixed: wasmtime decodes "
-                          "a path before it looks at the descriptor")
-def test_a_bad_path_on_a_bad_descriptor_is_ilseq(guest: wasmtime.Module) -> None:
-    # A path that is not UTF-8 given with a descriptor that is not a directory: wasmtime
-    # answers ILSEQ, wasifs checks the descriptor first (NOTDIR for a file, BADF for none).
-    opens = [("path_open", (fd, 0, A(P1), 2, 0, int(RIGHTS_ALL), int(RIGHTS_ALL), 0,
-                            A(SCRATCH)), ((A(P1), b"\xff\xfe"),)) for fd in (F(2), 999)]
-    errnos = run_guest(guest, "memory", [*PRELUDE, *opens])[0]
-    assert [Errno(e).name for e in errnos[len(PRELUDE):]] == ["ILSEQ", "ILSEQ"]
+@pytest.mark.parametrize("kind", ["memory", "native", "wasmtime"])
+def test_a_bad_path_on_a_bad_descriptor_is_ilseq(guest: wasmtime.Module, kind: str) -> None:
+    # Found by the fuzzer: path_open with a path that is not UTF-8 and a descriptor that
+    # cannot serve it is ILSEQ under wasmtime, which decodes path_open's path before it looks
+    # at the descriptor; wasifs answered NOTDIR (a file) or BADF (no descriptor). With a valid
+    # path the descriptor's error stays, and wasmtime's other path calls look at the
+    # descriptor first (BADF), as wasifs does.
+    bad, good = (A(P1), b"\xff\xfe"), (A(P2), b"ok")
+    rights = int(RIGHTS_ALL)
+    calls: list[tuple[str, tuple[object, ...], str]] = [
+        ("path_open", (F(2), 0, A(P1), 2, 0, rights, rights, 0, A(SCRATCH)), "ILSEQ"),
+        ("path_open", (999, 0, A(P1), 2, 0, rights, rights, 0, A(SCRATCH)), "ILSEQ"),
+        ("path_open", (999, 0, A(P2), 2, 0, rights, rights, 0, A(SCRATCH)), "BADF"),
+        ("path_filestat_get", (999, 0, A(P1), 2, A(SCRATCH)), "BADF"),
+        ("path_filestat_get", (999, 0, A(P2), 2, A(SCRATCH)), "BADF"),
+        ("path_create_directory", (999, A(P1), 2), "BADF"),
+        ("path_unlink_file", (999, A(P1), 2), "BADF"),
+        ("path_remove_directory", (999, A(P1), 2), "BADF"),
+        ("path_readlink", (999, A(P1), 2, A(SCRATCH), 64, A(SCRATCH + 64)), "BADF"),
+        ("path_filestat_set_times", (999, 0, A(P1), 2, 0, 0, 0), "BADF"),
+        ("path_rename", (999, A(P2), 2, F(0), A(P1), 2), "BADF"),
+        ("path_rename", (999, A(P2), 2, F(0), A(P2), 2), "BADF"),
+        ("path_link", (F(0), 0, A(P1), 2, 999, A(P2), 2), "BADF"),
+        ("path_symlink", (A(P1), 2, 999, A(P2), 2), "BADF"),
+        ("path_symlink", (A(P2), 2, 999, A(P1), 2), "BADF"),
+    ]
+    sequence = [*PRELUDE, *[(name, args, (bad, good)) for name, args, _ in calls]]
+    if kind == "wasmtime":
+        with tempfile.TemporaryDirectory(prefix="wasifs-fuzz-ref-") as tmp:
+            BACKENDS["native"](HostPath(tmp))
+            ref = run_wasmtime(guest, ["syscalls"], mounts={"/sandbox": HostPath(tmp) / "root"},
+                               stdin=script(sequence), compare=[])
+        errnos = _errnos(ref.stdout, sequence)
+    else:
+        errnos = run_guest(guest, kind, sequence)[0]
+    got = [Errno(e).name for e in errnos[len(PRELUDE):]]
+    assert got == [want for *_, want in calls], [
+        (name, g, want) for (name, _, want), g in zip(calls, got, strict=True) if g != want]

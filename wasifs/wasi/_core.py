@@ -425,6 +425,20 @@ class WasiCore:
             raise WasiError(_NOTCAPABLE)
         return d
 
+    def _unusable(self, err: int, ptr: int, n: int) -> int:
+        """``path_open``'s answer when its descriptor cannot serve it (``err``): ``EILSEQ``
+        instead when the path (pointer, length) is not UTF-8, as wasmtime, which decodes
+        ``path_open``'s path before it looks at the descriptor (its other ``path_*`` calls
+        look at the descriptor first, as wasifs does). Only the error branches pay for this;
+        a path out of bounds or of ``PATH_MAX`` bytes or more is not read."""
+        mem = self.memory
+        if n < _PATH_MAX and ptr + n <= mem.size:
+            try:
+                str(mem.data[ptr : ptr + n], "utf-8")
+            except UnicodeDecodeError:
+                return _ERR_ILSEQ
+        return err
+
     @staticmethod
     def _writable(d: OpenDir) -> None:
         if d.readonly:
@@ -1170,7 +1184,7 @@ class WasiCore:
         try:
             d = self.fds[fd]
         except IndexError:
-            return _BADF
+            return self._unusable(_BADF, path_ptr, path_len)
         if type(d) is OpenDir and not (
                 oflags & ~_PLAIN_OFLAGS | fdflags & ~_PLAIN_FDFLAGS | dirflags & ~1
                 | (fs_rights_base | fs_rights_inheriting) & ~RIGHTS_ALL
@@ -1230,11 +1244,11 @@ class WasiCore:
                         return _SUCCESS
         d = self.table.get(fd)
         if type(d) is not OpenDir:
-            return _ERR_NOTDIR if type(d) is OpenFile else _BADF
-        if not d.rights_base & _RIG_PATH_OPEN:
-            return _NOTCAPABLE
-        if oflags & _OFL_CREAT and not d.rights_base & _RIG_PATH_CREATE_FILE:
-            return _NOTCAPABLE
+            return self._unusable(_ERR_NOTDIR if type(d) is OpenFile else _BADF, path_ptr,
+                                  path_len)
+        if not d.rights_base & _RIG_PATH_OPEN or (
+                oflags & _OFL_CREAT and not d.rights_base & _RIG_PATH_CREATE_FILE):
+            return self._unusable(_NOTCAPABLE, path_ptr, path_len)
         if oflags & ~0xF or fdflags & ~0x1F or dirflags & ~1:
             return _INVAL
         if (fs_rights_base | fs_rights_inheriting) & ~RIGHTS_ALL:
