@@ -167,11 +167,20 @@ def test_the_binding_answers_as_wasmtime(guest: wasmtime.Module, sequence: list[
     expected = _errnos(ref.stdout, sequence)
     got, tree = run_guest(guest, "native", sequence)
     problems = []
+    diverged = False
     for i, (item, r, g) in enumerate(zip(sequence, expected, got, strict=True)):
         if r != g and documented(item, r, g) is None:
             problems.append(f"{i}: {item[0]}: wasmtime {Errno(r).name}, wasifs {Errno(g).name}")
+        if r != g and 0 in (r, g):
+            # a documented difference where one side did something (made a descriptor, a
+            # file) and the other did not: from here on the two runs hold different
+            # states, so what follows and the final trees are not comparable
+            diverged = True
+            _count("wasmtime scripts that diverged as documented", 1)
+            break
     assert not problems, "\n".join([*problems, render(sequence)])
-    assert tree == ref_tree, f"{tree}\n{ref_tree}\n{render(sequence)}"
+    if not diverged:
+        assert tree == ref_tree, f"{tree}\n{ref_tree}\n{render(sequence)}"
     _count("wasmtime scripts", 1)
     _count("wasmtime calls", len(sequence))
     _count("wasmtime calls that succeeded", expected.count(0))
