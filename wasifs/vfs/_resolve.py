@@ -201,29 +201,12 @@ def _here(chain: DirChain, name: str | None, stat: Stat | None, trailing: bool) 
 
 def _resolve_plain(backend: Backend, base: Any, path: str, follow: bool) -> Resolved | None:
     """The common case, quickly: ``a/b/c`` with no empty, ``.`` or ``..`` component and no
-    symlink on the way. None when the general walk must decide (nothing is left open)."""
-    if "\x00" in path or len(path) > _PLAIN_MAX:
+    symlink on the way (:func:`walk_plain`). None when the general walk must decide (nothing
+    is left open)."""
+    walked = walk_plain(backend, base, path)
+    if walked is None:
         return None
-    parts = path.split("/")
-    if len(parts) > _WINDOW or "" in parts or "." in parts or ".." in parts:
-        return None
-    name = parts.pop()
-    if len(name) > _NAME_MAX_CHARS and name_too_long(name):
-        return None
-    owned: list[Any] = []
-    cur = base
-    try:
-        for comp in parts:
-            if len(comp) > _NAME_MAX_CHARS and name_too_long(comp):
-                close_all(backend, owned)
-                return None
-            cur = backend.opendir(cur, comp)
-            owned.append(cur)
-    except OSError as exc:
-        close_all(backend, owned)
-        if exc.errno == _errno.ELOOP:
-            return None  # a symlink on the way: the general walk resolves it
-        raise _oserr(exc) from exc
+    cur, name, owned = walked  # owned may be the shared empty list: Resolved never grows it
     if not follow:
         return Resolved(cur, name, _NOT_LOOKED_UP, owned, False)
     try:
