@@ -129,12 +129,12 @@ def _count(text: str) -> int:
     return int(text)
 
 
-def _arg(parse: Callable[[str], Any], option: str) -> Callable[[str], Any]:
+def _arg(parse: Callable[[str], Any]) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         try:
             return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{option}: {exc}") from None
+        except ValueError as exc:  # argparse names the option ("argument --fuel: ...")
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return convert
 
@@ -201,18 +201,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--binding", choices=("auto", "raw", "checked"), default="auto",
                    help=argparse.SUPPRESS)
     limits = p.add_argument_group("limits and records")
-    limits.add_argument("--timeout", type=_arg(_seconds, "--timeout"), metavar="SECONDS",
+    limits.add_argument("--timeout", type=_arg(_seconds), metavar="SECONDS",
                         help=f"stop the guest after SECONDS of wall-clock time (exit status "
                              f"{EXIT_TIMEOUT})")
-    limits.add_argument("--fuel", type=_arg(_count, "--fuel"), metavar="N",
+    limits.add_argument("--fuel", type=_arg(_count), metavar="N",
                         help=f"stop the guest after about N WebAssembly instructions (exit "
                              f"status {EXIT_FUEL_EXHAUSTED})")
-    limits.add_argument("--max-memory", type=_arg(parse_size, "--max-memory"), metavar="SIZE",
+    limits.add_argument("--max-memory", type=_arg(parse_size), metavar="SIZE",
                         help="cap the guest's linear memory at SIZE bytes (K, M, G suffixes: "
                              "1M = 1,048,576): a memory.grow past it fails, as under "
                              f"wasmtime; a module that needs more from the start exits "
                              f"{EXIT_MEMORY_LIMIT}")
-    limits.add_argument("--quota", type=_arg(parse_quota, "--quota"),
+    limits.add_argument("--quota", type=_arg(parse_quota),
                         metavar="bytes=SIZE,files=N,fds=N",
                         help="limit what the guest may store in every mount (bytes stored, "
                              "files, open descriptors; also dirs=N, file_size=SIZE, "
